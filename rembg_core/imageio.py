@@ -1,0 +1,281 @@
+"""Safe image loading and encoding.
+
+Refuses what is not an image — or is too large — from the header, before pixels are decoded;
+decodes capped JPEGs at reduced DCT scale; normalises every mode to 8-bit RGB plus the input's
+own alpha.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from .errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageLoadError,
+    NotAnImageError,
+    TooManyPixelsError,
+    TruncatedImageError,
+    UnsupportedFormatError,
+)
+
+DEFAULT_MAX_PIXELS = 100_000_000
+ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
+
+# Formats a photo or logo arrives in. Pillow can open more (EPS runs Ghostscript, for one);
+# anything else is refused rather than handed to a decoder nobody asked for.
+Image.init()
+FORMATS = tuple(f for f in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "PPM", "TGA", "ICO", "AVIF")
+                if f in Image.OPEN)  # MPO (phone photos) opens through JPEG
+
+# Leading bytes of files people mistake for images, for an error that says what the file is.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "a PDF document"),
+    (b"%!PS", "a PostScript/EPS file"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"8BPS", "a Photoshop PSD file"),
+    (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 file"),
+    (b"\xff\x4f\xff\x51", "a JPEG 2000 codestream"),
+    (b"GIF8", "a GIF"),
+    (b"\x89PNG", "a PNG"),
+    (b"\xff\xd8\xff", "a JPEG"),
+)
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An input ready for the pipeline."""
+
+    rgb: Image.Image  # mode RGB, displayed orientation, scaled to fit max_size
+    alpha: Image.Image | None  # the input's own transparency (mode L), None when fully opaque
+    format: str  # e.g. "JPEG"
+    original_size: tuple[int, int]  # (w, h) in displayed orientation, before any scaling
+    decoded_size: tuple[int, int]  # what the decoder actually produced (smaller with JPEG draft)
+    notes: tuple[str, ...] = ()  # facts worth telling the user: first frame of many, 16-bit scaled...
+    icc_profile: bytes | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.size
+
+
+def describe(head: bytes) -> str | None:
+    """What a non-image file looks like it is, from its first bytes."""
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            return what
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<svg", b"<?xml")) and b"<svg" in head.lower():
+        return "an SVG vector image (only raster images are supported)"
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "an HTML page"
+    if text.startswith(b"version https://git-lfs"):
+        return "a Git LFS pointer, not the file itself"
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
+        return "a HEIC/HEIF photo (not supported here; export it as JPEG or PNG)"
+    try:
+        head.decode("utf-8")
+        return "a text file"
+    except UnicodeDecodeError:
+        return None
+
+
+def _open(source: ImageSource) -> tuple[Image.Image, BinaryIO | None]:
+    """Open without decoding pixels. Returns the image and a file handle to close later."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise EmptyImageError("the file is empty (0 bytes)")
+        fp: BinaryIO = io.BytesIO(source)
+        owned = None
+    else:
+        path = Path(source)
+        try:
+            if path.is_dir():
+                raise NotAnImageError("is a folder, not an image file")
+            if path.stat().st_size == 0:
+                raise EmptyImageError("the file is empty (0 bytes)")
+            fp = owned = open(path, "rb")
+        except FileNotFoundError:
+            raise ImageLoadError("no such file") from None
+        except PermissionError:
+            raise ImageLoadError("permission denied") from None
+    head = fp.read(64)
+    fp.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(fp, formats=FORMATS)
+        return im, owned
+    except Image.DecompressionBombError as exc:
+        _close(owned)
+        raise TooManyPixelsError(f"too many pixels ({exc})") from None
+    except UnidentifiedImageError:
+        _close(owned)
+        what = describe(head)
+        if what in ("a JPEG", "a PNG", "a GIF"):
+            raise CorruptImageError(f"looks like {what} but its header is damaged") from None
+        if what:
+            raise NotAnImageError(f"not an image: this is {what}") from None
+        raise UnsupportedFormatError(
+            "not a supported image (expected JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF…)"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        _close(owned)
+        raise CorruptImageError(f"damaged image header: {exc}") from None
+
+
+def _close(fp: BinaryIO | None) -> None:
+    if fp is not None:
+        fp.close()
+
+
+def _fit(size: tuple[int, int], max_size: int | None) -> tuple[int, int]:
+    """Scale (w, h) so the longest side is at most max_size; never upscale."""
+    w, h = size
+    if not max_size or max(w, h) <= max_size:
+        return w, h
+    scale = max_size / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _to_8bit(im: Image.Image) -> tuple[Image.Image, str | None]:
+    """Scale 16-bit, 32-bit and float greyscale to 0..255 (Pillow's convert would clip them)."""
+    a = np.asarray(im)
+    if im.mode.startswith("I;16"):
+        return Image.fromarray((a.astype(np.float32) / 257.0 + 0.5).astype(np.uint8), "L"), "16-bit image scaled to 8 bits"
+    a = a.astype(np.float32)
+    finite = np.isfinite(a)
+    if not finite.all():
+        a = np.where(finite, a, 0.0)
+    lo, hi = float(a.min()), float(a.max())
+    if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
+        out, note = a * 255.0, "float image (0..1) scaled to 8 bits"
+    elif im.mode == "I" and lo >= 0 and hi <= 65535:
+        out, note = a / (257.0 if hi > 255 else 1.0), "16-bit image scaled to 8 bits" if hi > 255 else None
+    else:
+        span = hi - lo
+        out = (a - lo) * (255.0 / span) if span > 0 else np.zeros_like(a)
+        note = f"{im.mode} image stretched from [{lo:g}, {hi:g}] to 8 bits"
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "L"), note
+
+
+def _normalise(im: Image.Image) -> tuple[Image.Image, list[str]]:
+    """Any mode → RGB, or RGBA when the input carries transparency."""
+    notes: list[str] = []
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        im, note = _to_8bit(im)
+        notes += [note] if note else []
+    has_alpha = "A" in im.getbands() or "transparency" in im.info
+    target = "RGBA" if has_alpha else "RGB"
+    return (im if im.mode == target else im.convert(target)), notes
+
+
+def _split_alpha(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    if im.mode == "RGB":
+        return im, None
+    alpha = im.getchannel("A")
+    return im.convert("RGB"), (None if alpha.getextrema() == (255, 255) else alpha)
+
+
+def load_image(source: ImageSource, max_size: int | None = None,
+               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Open, check, decode and normalise an image.
+
+    `max_size` caps the longest side (JPEGs are decoded at reduced scale when it allows, so
+    the full-size image never exists in memory). `max_pixels` refuses images whose header
+    declares more pixels, before any pixel is decoded.
+    """
+    if max_size is not None and max_size < 1:
+        raise ValueError("max_size must be a positive number of pixels")
+    if isinstance(source, Image.Image):
+        im, owned = source, None
+        fmt = source.format or "image"
+    else:
+        im, owned = _open(source)
+        fmt = im.format or "image"
+    try:
+        w, h = im.size
+        if w < 1 or h < 1:
+            raise CorruptImageError(f"the header declares an empty {w}×{h} image")
+        if max_pixels and w * h > max_pixels:
+            raise TooManyPixelsError(
+                f"{w}×{h} is {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit"
+            )
+        notes: list[str] = []
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:
+            notes.append(f"{frames} frames: the first is used")
+        orientation = 1
+        try:
+            orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+        except Exception:  # a broken EXIF block is no reason to refuse a photo
+            orientation = 1
+        target = _fit((w, h), max_size)
+        if im.format in ("JPEG", "MPO") and target != (w, h):
+            # DCT-domain downscale: decodes at 1/2, 1/4 or 1/8 while staying >= target
+            im.draft("RGB" if im.mode == "RGB" else im.mode, target)
+        try:
+            im.load()
+        except OSError as exc:
+            if "truncated" in str(exc).lower():
+                raise TruncatedImageError("the file is truncated (incomplete download?)") from None
+            raise CorruptImageError(f"damaged image data: {exc}") from None
+        except (SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+            raise CorruptImageError(f"damaged image data: {exc}") from None
+        decoded_size = im.size
+        icc = im.info.get("icc_profile")
+        norm, mode_notes = _normalise(im)
+        notes += mode_notes
+        if norm.size != target:
+            # RGBA resizes premultiplied, so transparent pixels' colours do not bleed into edges
+            norm = norm.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            notes.append(f"scaled from {w}×{h} to {target[0]}×{target[1]} (max_size {max_size})")
+        rgb, alpha = _split_alpha(norm)
+        if orientation in _TRANSPOSE:
+            for op in _TRANSPOSE[orientation]:
+                rgb = rgb.transpose(op)
+                alpha = alpha.transpose(op) if alpha is not None else None
+            if orientation in (5, 6, 7, 8):
+                w, h = h, w
+        if rgb is source:
+            rgb = rgb.copy()  # never hand the caller's own image back to be mutated
+        return LoadedImage(rgb, alpha, fmt, (w, h), decoded_size, tuple(notes), icc)
+    finally:
+        _close(owned)
+
+
+def encode(image: Image.Image, fmt: str = "png", icc_profile: bytes | None = None) -> bytes:
+    """PNG or lossless WebP bytes. WebP keeps straight alpha exactly (exact=True)."""
+    buf = io.BytesIO()
+    fmt = fmt.lower()
+    extra = {"icc_profile": icc_profile} if icc_profile else {}
+    if fmt == "png":
+        image.save(buf, "PNG", compress_level=4, **extra)
+    elif fmt == "webp":
+        image.save(buf, "WEBP", lossless=True, exact=True, method=4, **extra)
+    elif fmt in ("jpg", "jpeg"):
+        image.convert("RGB").save(buf, "JPEG", quality=92, **extra)
+    else:
+        raise ValueError(f"unsupported output format {fmt!r} (png, webp or jpeg)")
+    return buf.getvalue()

@@ -1,0 +1,109 @@
+"""`remove`: load → preprocess → inference → postprocess → compose, timed stage by stage."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from . import compose
+from .imageio import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
+from .models import ModelSpec
+from .session import ModelSession, SessionConfig, get_session
+
+# on_stage(name, "start" | "end"): lets a memory sampler mark stage boundaries
+StageHook = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class RemovalResult:
+    image: Image.Image  # RGBA cutout (straight colour), or the L mask when only_mask
+    mask: Image.Image  # L, same size as image
+    timings: dict[str, float] = field(compare=False)  # seconds per stage, plus "total"
+    config: SessionConfig
+    source: LoadedImage = field(repr=False, compare=False)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.source.notes
+
+
+@contextmanager
+def _stage(name: str, timings: dict[str, float], hook: StageHook | None) -> Iterator[None]:
+    if hook:
+        hook(name, "start")
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+        if hook:
+            hook(name, "end")
+
+
+def preprocess(rgb: Image.Image, spec: ModelSpec) -> np.ndarray:
+    """RGB → (1, 3, S, S) float32, normalised as rembg does (÷ the image max, then mean/std).
+
+    All in float32, written straight into the output array: no float64 temporaries.
+    """
+    s = spec.input_size
+    small = rgb.resize((s, s), Image.Resampling.LANCZOS) if rgb.size != (s, s) else rgb
+    a = np.asarray(small, dtype=np.float32)
+    peak = max(float(a.max()), 1e-6)
+    out = np.empty((1, 3, s, s), dtype=np.float32)
+    for c in range(3):
+        np.subtract(a[:, :, c] / np.float32(peak), np.float32(spec.mean[c]), out=out[0, c])
+        out[0, c] /= np.float32(spec.std[c])
+    return out
+
+
+def predict_mask(rgb: Image.Image, session: ModelSession,
+                 timings: dict[str, float] | None = None, on_stage: StageHook | None = None) -> Image.Image:
+    """The model's mask for `rgb`, at rgb's size."""
+    timings = {} if timings is None else timings
+    with _stage("preprocess", timings, on_stage):
+        batch = preprocess(rgb, session.spec)
+    with _stage("inference", timings, on_stage):
+        pred = session.run(batch)
+    with _stage("postprocess", timings, on_stage):
+        mask = compose.prediction_to_mask(pred[0, 0], rgb.size)
+    return mask
+
+
+def remove(data: ImageSource | LoadedImage, config: SessionConfig | None = None, *,
+           max_size: int | None = None, only_mask: bool = False, post_process_mask: bool = False,
+           bgcolor: compose.Color | None = None, crop: bool = False, crop_padding: int = 0,
+           max_pixels: int | None = DEFAULT_MAX_PIXELS, session: ModelSession | None = None,
+           on_stage: StageHook | None = None) -> RemovalResult:
+    """Remove the background of one image.
+
+    `data` is bytes, a path, a PIL image or an already loaded image. `max_size` caps the longest
+    side before anything else (the model always sees its own input size). Raises ImageLoadError
+    subclasses for bad input and ModelError subclasses when the model is unavailable.
+    """
+    config = config or (session.config if session else SessionConfig())
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    with _stage("load", timings, on_stage):
+        loaded = data if isinstance(data, LoadedImage) else load_image(data, max_size=max_size, max_pixels=max_pixels)
+    with _stage("session", timings, on_stage):
+        session = session or get_session(config)
+    mask = predict_mask(loaded.rgb, session, timings, on_stage)
+    with _stage("compose", timings, on_stage):
+        if post_process_mask:
+            mask = compose.post_process_mask(mask)
+        alpha = compose.combine_alpha(mask, loaded.alpha)
+        if only_mask:
+            image = alpha
+        else:
+            image = compose.cutout(loaded.rgb, alpha)
+            if bgcolor is not None:
+                image = compose.apply_background(image, bgcolor)
+        if crop:
+            image, alpha = compose.crop_to_subject(image, alpha, crop_padding)
+    timings["total"] = time.perf_counter() - t_start
+    return RemovalResult(image, alpha, timings, config, loaded)
