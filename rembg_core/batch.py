@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator, Sequence, Union
 
+import numpy as np
+from PIL import Image
+
 from . import compose, models
 from .atomic import atomic_writer
 from .cache import ResultCache
@@ -306,6 +309,17 @@ class _Work:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def clear_transparent(image: Image.Image) -> Image.Image:
+    """RGB set to 0 where alpha is 0. Those pixels are invisible, and the straight-colour contract
+    covers alpha > 0 only; but a photo's colours there compress badly: with them cleared a 1 MP
+    cutout's PNG is about 2.8x smaller and encodes about 3x faster (measured, docs/BENCHMARKS.md)."""
+    if image.mode != "RGBA":
+        return image
+    a = np.array(image)
+    a[a[:, :, 3] == 0, :3] = 0
+    return Image.fromarray(a, "RGBA")
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, RembgCoreError):
         return str(exc)
@@ -380,7 +394,7 @@ class _Engine:
         t0 = time.perf_counter()
         try:
             w.size = w.image.size
-            w.data = encode(w.image, self.options.format)
+            w.data = encode(clear_transparent(w.image), self.options.format)
             w.image = None
             if self.cache is not None and w.key is not None:
                 self.cache.put(w.key, w.data, {"size": list(w.size), "format": self.options.format})
