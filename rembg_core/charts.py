@@ -1,0 +1,133 @@
+"""Plotly figures from measurements: pure functions, records and traces in, go.Figure out.
+
+Nothing here measures or renders; the dashboard passes what it measured and shows what comes back.
+Traces are memory.MemoryTrace (samples with .t/.rss, marks with .t/.label/.phase, .spans(),
+before/after/peak). Sweep records are dicts with the keys named in each function.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import plotly.graph_objects as go
+
+from .memory import MB, MemoryTrace
+
+# One colour per pipeline stage, so bands read the same on every chart.
+STAGE_COLORS = {
+    "load": "#8ecae6",
+    "session": "#b8b8ff",
+    "preprocess": "#ffd166",
+    "inference": "#ef476f",
+    "postprocess": "#06d6a0",
+    "compose": "#118ab2",
+    "encode": "#adb5bd",
+    "warmup": "#dee2e6",
+}
+SERIES_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10), height=360,
+              legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+
+
+def _mb(values: Iterable[int]) -> list[float]:
+    return [v / MB for v in values]
+
+
+def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the run") -> go.Figure:
+    """RSS over time, a shaded band per pipeline stage, and before / peak / after markers."""
+    fig = go.Figure()
+    ts = [s.t for s in trace.samples]
+    fig.add_trace(go.Scatter(x=ts, y=_mb(s.rss for s in trace.samples), mode="lines", name="RSS",
+                             line=dict(color=SERIES_COLORS[0], width=2),
+                             hovertemplate="%{x:.3f} s<br>%{y:.1f} MB<extra></extra>"))
+    for label, t0, t1 in trace.spans():
+        fig.add_vrect(x0=t0, x1=t1, fillcolor=STAGE_COLORS.get(label, "#e9ecef"), opacity=0.25,
+                      line_width=0, layer="below", annotation_text=label, annotation_position="top left",
+                      annotation=dict(font_size=10, textangle=-90))
+    end = ts[-1] if ts else trace.duration
+    peak_t = next((s.t for s in trace.samples if s.rss == trace.peak), None)
+    if peak_t is None:  # the peak came from the kernel's high-water mark, between two samples
+        peak_t = max(trace.samples, key=lambda s: s.rss).t if trace.samples else 0.0
+    points = [("before", 0.0, trace.before, "circle", "#495057"),
+              ("peak", peak_t, trace.peak, "triangle-up", "#d62728"),
+              ("after", end, trace.after, "square", "#2ca02c")]
+    for name, t, value, symbol, colour in points:
+        fig.add_trace(go.Scatter(x=[t], y=[value / MB], mode="markers+text", name=f"{name} {value / MB:.0f} MB",
+                                 marker=dict(symbol=symbol, size=12, color=colour),
+                                 text=[f"{name} {value / MB:.0f} MB"], textposition="top center",
+                                 hovertemplate=f"{name}: %{{y:.1f}} MB<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)", **LAYOUT)
+    return fig
+
+
+def rss_overlay(traces: Mapping[str, MemoryTrace], title: str = "RSS of each run, aligned at its start",
+                relative: bool = True) -> go.Figure:
+    """Several runs' RSS on one chart. `relative` plots RSS − before, so runs that started at
+    different levels (an in-process history) are comparable."""
+    fig = go.Figure()
+    for i, (name, trace) in enumerate(traces.items()):
+        base = trace.before if relative else 0
+        fig.add_trace(go.Scatter(
+            x=[s.t for s in trace.samples], y=_mb(s.rss - base for s in trace.samples), mode="lines", name=name,
+            line=dict(color=SERIES_COLORS[i % len(SERIES_COLORS)], width=2),
+            hovertemplate=f"{name}<br>%{{x:.3f}} s<br>%{{y:.1f}} MB<extra></extra>"))
+    y_title = "RSS above the run's start (MB)" if relative else "RSS (MB)"
+    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title=y_title, **LAYOUT)
+    return fig
+
+
+def stage_timings(timings: Mapping[str, float], title: str = "Time per stage") -> go.Figure:
+    """Horizontal bars, one per stage, in pipeline order ("total" is left out: it is the sum)."""
+    stages = [(k, v) for k, v in timings.items() if k != "total"]
+    fig = go.Figure(go.Bar(
+        x=[v * 1000 for _, v in stages], y=[k for k, _ in stages], orientation="h",
+        marker_color=[STAGE_COLORS.get(k, "#adb5bd") for k, _ in stages],
+        text=[f"{v * 1000:.0f} ms" for _, v in stages], textposition="auto",
+        hovertemplate="%{y}: %{x:.1f} ms<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="milliseconds", **{**LAYOUT, "height": 60 + 34 * max(1, len(stages))})
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (lower is better on both)."""
+    front = []
+    for i, (x, y) in enumerate(points):
+        dominated = any((x2 <= x and y2 <= y) and (x2 < x or y2 < y) for j, (x2, y2) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def pareto(records: Sequence[Mapping], recommended: str | None = None,
+           title: str = "Latency vs memory kept (marker size = peak RSS)") -> go.Figure:
+    """One marker per configuration: x = median latency (s), y = retained RSS (MB), size = peak RSS.
+
+    Records need "label", "latency" (seconds), "retained" and "peak" (bytes). The Pareto front is
+    joined by a dashed line; the `recommended` label gets a star.
+    """
+    xs = [float(r["latency"]) for r in records]
+    ys = [r["retained"] / MB for r in records]
+    peaks = [r["peak"] / MB for r in records]
+    labels = [str(r["label"]) for r in records]
+    biggest = max(peaks, default=1.0) or 1.0
+    sizes = [14 + 36 * p / biggest for p in peaks]
+    fig = go.Figure()
+    front = sorted(pareto_front(list(zip(xs, ys))), key=lambda i: xs[i])
+    if len(front) > 1:
+        fig.add_trace(go.Scatter(x=[xs[i] for i in front], y=[ys[i] for i in front], mode="lines",
+                                 name="Pareto front", line=dict(color="#adb5bd", dash="dash"), hoverinfo="skip"))
+    fig.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers+text", name="configurations", text=labels, textposition="top center",
+        textfont=dict(size=10), marker=dict(size=sizes, color=SERIES_COLORS[0], opacity=0.7,
+                                            line=dict(width=1, color="white")),
+        customdata=peaks,
+        hovertemplate="%{text}<br>%{x:.3f} s<br>retained %{y:.0f} MB<br>peak %{customdata:.0f} MB<extra></extra>"))
+    if recommended is not None and recommended in labels:
+        i = labels.index(recommended)
+        fig.add_trace(go.Scatter(x=[xs[i]], y=[ys[i]], mode="markers", name=f"recommended: {recommended}",
+                                 marker=dict(symbol="star", size=26, color="#ffb703", line=dict(width=1.5, color="#333")),
+                                 hoverinfo="skip"))
+    fig.update_layout(title=title, xaxis_title="median latency per image (s)", yaxis_title="retained RSS (MB)",
+                      **{**LAYOUT, "height": 460})
+    return fig
