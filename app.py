@@ -19,7 +19,8 @@ for key, value in common.DEFAULTS.items():
     st.session_state.setdefault(key, value)
 
 
-def sidebar() -> None:
+def sidebar() -> st.delta_generator.DeltaGenerator:
+    """Draws the shared settings; returns a slot at the bottom for the memory footer."""
     with st.sidebar:
         st.subheader("Model and session")
         st.selectbox(
@@ -45,8 +46,13 @@ def sidebar() -> None:
                          help="Caps the image before decoding finishes; the mask and the cutout are made "
                               "at this size. The model's own input is fixed.")
         st.divider()
-        st.caption(f"Server RSS now: **{common.mb(memory.rss())}** (the whole Streamlit process)")
-        common.release_control("sidebar_release")
+        return st.container()
+
+
+def memory_footer() -> None:
+    # Drawn after the page ran, so the figure includes what the page just did.
+    st.caption(f"Server RSS now: **{common.mb(memory.rss())}** (the whole Streamlit process, all users)")
+    common.release_control("sidebar_release")
 
 
 def ensure_model(name: str) -> bool:
@@ -90,6 +96,10 @@ def page_list() -> list:
 
 
 page = st.navigation(page_list())
-sidebar()
-if ensure_model(st.session_state[common.K_MODEL]):
-    page.run()
+footer = sidebar()
+try:
+    if ensure_model(st.session_state[common.K_MODEL]):
+        page.run()
+finally:  # also when the page called st.stop()
+    with footer:
+        memory_footer()

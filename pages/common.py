@@ -32,7 +32,7 @@ DEFAULTS: dict[str, object] = {
     K_THREADS: 0,
     K_MAX_SIZE: 0,  # 0 = no cap
 }
-MAX_SIZE_CHOICES = (0, 320, 512, 800, 1024, 1600, 2048, 3000, 4096)
+MAX_SIZE_CHOICES = (320, 512, 800, 1024, 1600, 2048, 3000, 4096, 0)  # 0 = no cap, the far end
 THREAD_CHOICES = (0, 1, 2, 4)
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tiff", "tif", "gif"]
 SESSION_CACHE_ENTRIES = 4  # distinct configs held at once; a u2netp session is ~10-20 MB before its arena grows

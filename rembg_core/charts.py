@@ -25,8 +25,24 @@ STAGE_COLORS = {
     "warmup": "#dee2e6",
 }
 SERIES_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10), height=360,
-              legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10), height=380,
+              legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0))
+MIN_LABELLED_BAND = 0.08  # bands narrower than this share of the x range get no text (the legend names them)
+
+
+def _stage_bands(fig: go.Figure, spans: Sequence[tuple[str, float, float]], x_range: float) -> None:
+    """A translucent band per stage span; one legend entry per stage name for the colour key."""
+    seen: set[str] = set()
+    for label, t0, t1 in spans:
+        colour = STAGE_COLORS.get(label, "#e9ecef")
+        wide = x_range > 0 and (t1 - t0) / x_range >= MIN_LABELLED_BAND
+        fig.add_vrect(x0=t0, x1=t1, fillcolor=colour, opacity=0.3, line_width=0, layer="below",
+                      annotation_text=label if wide else None, annotation_position="top left",
+                      annotation=dict(font_size=11) if wide else None)
+        if label not in seen:
+            seen.add(label)
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, legendgroup="stages",
+                                     marker=dict(symbol="square", size=12, color=colour, opacity=0.6)))
 
 
 def _mb(values: Iterable[int]) -> list[float]:
@@ -40,11 +56,8 @@ def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the ru
     fig.add_trace(go.Scatter(x=ts, y=_mb(s.rss for s in trace.samples), mode="lines", name="RSS",
                              line=dict(color=SERIES_COLORS[0], width=2),
                              hovertemplate="%{x:.3f} s<br>%{y:.1f} MB<extra></extra>"))
-    for label, t0, t1 in trace.spans():
-        fig.add_vrect(x0=t0, x1=t1, fillcolor=STAGE_COLORS.get(label, "#e9ecef"), opacity=0.25,
-                      line_width=0, layer="below", annotation_text=label, annotation_position="top left",
-                      annotation=dict(font_size=10, textangle=-90))
     end = ts[-1] if ts else trace.duration
+    _stage_bands(fig, trace.spans(), end)
     peak_t = next((s.t for s in trace.samples if s.rss == trace.peak), None)
     if peak_t is None:  # the peak came from the kernel's high-water mark, between two samples
         peak_t = max(trace.samples, key=lambda s: s.rss).t if trace.samples else 0.0
@@ -52,9 +65,8 @@ def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the ru
               ("peak", peak_t, trace.peak, "triangle-up", "#d62728"),
               ("after", end, trace.after, "square", "#2ca02c")]
     for name, t, value, symbol, colour in points:
-        fig.add_trace(go.Scatter(x=[t], y=[value / MB], mode="markers+text", name=f"{name} {value / MB:.0f} MB",
-                                 marker=dict(symbol=symbol, size=12, color=colour),
-                                 text=[f"{name} {value / MB:.0f} MB"], textposition="top center",
+        fig.add_trace(go.Scatter(x=[t], y=[value / MB], mode="markers", name=f"{name} {value / MB:.0f} MB",
+                                 marker=dict(symbol=symbol, size=12, color=colour, line=dict(width=1, color="white")),
                                  hovertemplate=f"{name}: %{{y:.1f}} MB<extra></extra>"))
     fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)", **LAYOUT)
     return fig
