@@ -8,14 +8,19 @@ app.py draws the widgets, and a page run on its own gets the defaults.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import streamlit as st
 from PIL import Image
 
-from rembg_core import memory, models, session
+from rembg_core import memory, models, samples, session
+from rembg_core.idle import IdleReleaser
 from rembg_core.errors import ImageLoadError, ModelChecksumError, ModelError
 from rembg_core.imageio import encode
 from rembg_core.session import ModelSession, SessionConfig
@@ -36,6 +41,8 @@ MAX_SIZE_CHOICES = (320, 512, 800, 1024, 1600, 2048, 3000, 4096, 0)  # 0 = no ca
 THREAD_CHOICES = (0, 1, 2, 4)
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tiff", "tif", "gif"]
 SESSION_CACHE_ENTRIES = 4  # distinct configs held at once; a u2netp session is ~10-20 MB before its arena grows
+# A session unused this long is dropped and its arena trimmed; the next request reloads it (~0.1 s for u2netp).
+IDLE_SECONDS = float(os.environ.get("REMBG_LAB_IDLE_SECONDS", "300"))
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,26 @@ def _cached_session(config: SessionConfig) -> ModelSession:
 
 def cached_session(config: SessionConfig) -> ModelSession:
     return _cached_session(config)
+
+
+def _release_one(config: SessionConfig) -> bool:
+    """Drop one config's session from Streamlit's cache (the idle policy's release hook)."""
+    _cached_session.clear(config)
+    memory.trim()
+    return True
+
+
+@st.cache_resource
+def idle_policy() -> IdleReleaser:
+    """One policy for the whole server: sessions idle for IDLE_SECONDS are released (issue 3's IdleReleaser)."""
+    return IdleReleaser(IDLE_SECONDS, get=_cached_session, release=_release_one)
+
+
+@contextmanager
+def lease(config: SessionConfig) -> Iterator[ModelSession]:
+    """The shared session for `config`, marked busy while the block runs so it is never released mid-run."""
+    with idle_policy().lease(config) as held:
+        yield held
 
 
 def release_sessions() -> memory.TrimReport:
@@ -143,6 +170,49 @@ def download_buttons(image: Image.Image, mask: Image.Image, name: str, key: str,
                        key=f"{key}_webp", on_click="ignore", icon=":material/download:", width="stretch")
     c3.download_button("Download mask", _encoder(mask, "png"), f"{base}-mask.png", "image/png",
                        key=f"{key}_mask", on_click="ignore", icon=":material/download:", width="stretch")
+
+
+# --- choosing an image ---------------------------------------------------------------------
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def sample_bytes(name: str) -> bytes:
+    """A sample encoded as PNG, so samples go through the same decode path as uploads."""
+    return encode(samples.available()[name].load(), "png")
+
+
+@dataclass(frozen=True)
+class Picked:
+    name: str  # what the user sees: the upload's file name or the sample's name
+    ident: str  # stable identity for caching results: the upload's file id or "sample:<name>"
+    data: bytes
+
+
+def pick_image(prefix: str, default_sample: bool = False) -> Picked | None:
+    """An uploader beside a sample picker; the upload wins when both are set."""
+    left, right = st.columns([3, 2], vertical_alignment="bottom")
+    upload = left.file_uploader("Upload an image", type=UPLOAD_TYPES, key=f"{prefix}_upload",
+                                help="JPEG, PNG, WebP, BMP, TIFF or GIF (first frame).")
+    names = list(samples.available())
+    choice = right.selectbox("…or try a sample", names, index=0 if default_sample else None,
+                             key=f"{prefix}_sample", placeholder="Pick a sample image")
+    if upload is not None:
+        return Picked(upload.name, upload.file_id, upload.getvalue())
+    if choice is not None:
+        return Picked(choice, f"sample:{choice}", sample_bytes(choice))
+    return None
+
+
+def as_file(picked: Picked) -> Path:
+    """The image's bytes in a file a child process can read; named by content, so reused, not piled up."""
+    digest = hashlib.sha256(picked.data).hexdigest()[:24]
+    folder = Path(tempfile.gettempdir()) / "rembg-lab-inputs"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{digest}{Path(picked.name).suffix.lower() or '.png'}"
+    if not path.exists():
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(picked.data)
+        tmp.replace(path)
+    return path
 
 
 def mb(value: float) -> str:

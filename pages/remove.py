@@ -8,7 +8,7 @@ import streamlit as st
 from PIL import Image
 
 from pages import common
-from rembg_core import charts, compose, models, preview, samples
+from rembg_core import charts, compose, models, preview
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.memory import MemoryTrace, RssSampler
 from rembg_core.pipeline import RemovalResult, remove
@@ -56,21 +56,6 @@ def what_max_size_changed(result: RemovalResult, max_size: int | None) -> list[s
     return lines
 
 
-def source_picker() -> tuple[str, str, object] | None:
-    """(display name, identity, bytes or PIL image) of what the user chose, or None."""
-    left, right = st.columns([3, 2], vertical_alignment="bottom")
-    upload = left.file_uploader("Upload an image", type=common.UPLOAD_TYPES, key="remove_upload",
-                                help="JPEG, PNG, WebP, BMP, TIFF or GIF (first frame).")
-    available = samples.available()
-    choice = right.selectbox("…or try a sample", list(available), index=None, key="remove_sample",
-                             placeholder="Pick a sample image")
-    if upload is not None:
-        return upload.name, upload.file_id, upload.getvalue()
-    if choice is not None:
-        return choice, f"sample:{choice}", available[choice].load()
-    return None
-
-
 def options() -> dict:
     c1, c2, c3, c4 = st.columns(4)
     only_mask = c1.toggle("Only the mask", key="remove_only_mask", help="Download the greyscale mask as the result.")
@@ -84,13 +69,14 @@ def options() -> dict:
     return dict(only_mask=only_mask, post_process_mask=post, crop=crop, bgcolor=bgcolor)
 
 
-def run(name: str, data, opts: dict, settings: common.Settings) -> Run:
+def run(key: tuple, picked: common.Picked, opts: dict, settings: common.Settings) -> Run:
     with RssSampler(interval=0.005) as sampler:
-        with sampler.stage("session"):
-            session = common.cached_session(settings.config)
-        result = remove(data, settings.config, max_size=settings.max_size, session=session,
-                        on_stage=sampler.mark, **opts)
-    return Run((), name, result, sampler.trace)
+        sampler.mark("session", "start")
+        with common.lease(settings.config) as session:
+            sampler.mark("session", "end")
+            result = remove(picked.data, settings.config, max_size=settings.max_size, session=session,
+                            on_stage=sampler.mark, **opts)
+    return Run(key, picked.name, result, sampler.trace)
 
 
 def show(run_: Run, settings: common.Settings) -> None:
@@ -128,24 +114,22 @@ def show(run_: Run, settings: common.Settings) -> None:
 st.title("Remove a background")
 st.caption("U²-Net on ONNX Runtime, on this server's CPU. Cutouts keep their true colours at soft edges.")
 settings = common.settings()
-picked = source_picker()
+picked = common.pick_image("remove")
 opts = options()
 if picked is None:
     st.info("Upload an image or pick a sample to see its cutout.", icon=":material/upload:")
     st.stop()
 
-name, ident, data = picked
-key = (ident, repr(settings),
-       tuple(sorted((k, str(v)) for k, v in opts.items())))
+# Reruns (a toggle elsewhere, a download) show the last result instead of recomputing it.
+key = (picked.ident, repr(settings), tuple(sorted((k, str(v)) for k, v in opts.items())))
 last: Run | None = st.session_state.get("remove_last")
 if last is None or last.key != key:
     try:
-        with st.spinner(f"Removing the background of {name}…"):
-            done = run(name, data, opts, settings)
+        with st.spinner(f"Removing the background of {picked.name}…"):
+            last = run(key, picked, opts, settings)
     except (ImageLoadError, ModelError) as exc:
         st.session_state.pop("remove_last", None)
-        common.show_error(name, exc)
+        common.show_error(picked.name, exc)
         st.stop()
-    last = Run(key, done.name, done.result, done.trace)
     st.session_state["remove_last"] = last
 show(last, settings)

@@ -72,6 +72,14 @@ def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the ru
     return fig
 
 
+def live_rss(points: Sequence[tuple[float, int]], title: str = "Server RSS, live") -> go.Figure:
+    """A plain RSS line from (seconds, bytes) points, for redrawing while a run is still going."""
+    fig = go.Figure(go.Scatter(x=[t for t, _ in points], y=[r / MB for _, r in points], mode="lines+markers",
+                               line=dict(color=SERIES_COLORS[0], width=2), marker=dict(size=4), name="RSS"))
+    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)", showlegend=False, **LAYOUT)
+    return fig
+
+
 def rss_overlay(traces: Mapping[str, MemoryTrace], title: str = "RSS of each run, aligned at its start",
                 relative: bool = True) -> go.Figure:
     """Several runs' RSS on one chart. `relative` plots RSS − before, so runs that started at
@@ -115,31 +123,37 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
            title: str = "Latency vs memory kept (marker size = peak RSS)") -> go.Figure:
     """One marker per configuration: x = median latency (s), y = retained RSS (MB), size = peak RSS.
 
-    Records need "label", "latency" (seconds), "retained" and "peak" (bytes). The Pareto front is
-    joined by a dashed line; the `recommended` label gets a star.
+    Records need "label", "latency" (seconds), "retained" and "peak" (bytes); an optional bool
+    "pareto" says whether the sweep put it on its front (else the front on these two axes is
+    computed). Front markers are coloured, the rest grey; the `recommended` label gets a star.
     """
     xs = [float(r["latency"]) for r in records]
     ys = [r["retained"] / MB for r in records]
     peaks = [r["peak"] / MB for r in records]
     labels = [str(r["label"]) for r in records]
+    if records and all("pareto" in r for r in records):
+        on_front = [bool(r["pareto"]) for r in records]
+    else:
+        front = set(pareto_front(list(zip(xs, ys))))
+        on_front = [i in front for i in range(len(records))]
     biggest = max(peaks, default=1.0) or 1.0
-    sizes = [14 + 36 * p / biggest for p in peaks]
     fig = go.Figure()
-    front = sorted(pareto_front(list(zip(xs, ys))), key=lambda i: xs[i])
-    if len(front) > 1:
-        fig.add_trace(go.Scatter(x=[xs[i] for i in front], y=[ys[i] for i in front], mode="lines",
-                                 name="Pareto front", line=dict(color="#adb5bd", dash="dash"), hoverinfo="skip"))
-    fig.add_trace(go.Scatter(
-        x=xs, y=ys, mode="markers+text", name="configurations", text=labels, textposition="top center",
-        textfont=dict(size=10), marker=dict(size=sizes, color=SERIES_COLORS[0], opacity=0.7,
-                                            line=dict(width=1, color="white")),
-        customdata=peaks,
-        hovertemplate="%{text}<br>%{x:.3f} s<br>retained %{y:.0f} MB<br>peak %{customdata:.0f} MB<extra></extra>"))
+    for wanted, name, colour in ((True, "Pareto front", SERIES_COLORS[0]), (False, "dominated", "#adb5bd")):
+        idx = [i for i in range(len(records)) if on_front[i] == wanted]
+        if not idx:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers+text", name=name,
+            text=[labels[i] for i in idx], textposition="top center", textfont=dict(size=10),
+            customdata=[peaks[i] for i in idx],
+            marker=dict(size=[14 + 36 * peaks[i] / biggest for i in idx], color=colour, opacity=0.75,
+                        line=dict(width=1, color="white")),
+            hovertemplate="%{text}<br>%{x:.3f} s<br>retained %{y:.0f} MB<br>peak %{customdata:.0f} MB<extra></extra>"))
     if recommended is not None and recommended in labels:
         i = labels.index(recommended)
         fig.add_trace(go.Scatter(x=[xs[i]], y=[ys[i]], mode="markers", name=f"recommended: {recommended}",
                                  marker=dict(symbol="star", size=26, color="#ffb703", line=dict(width=1.5, color="#333")),
                                  hoverinfo="skip"))
     fig.update_layout(title=title, xaxis_title="median latency per image (s)", yaxis_title="retained RSS (MB)",
-                      **{**LAYOUT, "height": 460})
+                      **{**LAYOUT, "height": 480})
     return fig
