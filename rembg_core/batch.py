@@ -41,7 +41,7 @@ from .errors import ImageLoadError, RembgCoreError
 from .imageio import DEFAULT_MAX_PIXELS, LoadedImage, encode, load_image
 from .memory import rss
 from .pipeline import remove
-from .session import SessionConfig, get_session
+from .session import ModelSession, SessionConfig, get_session
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif",
                             ".ppm", ".tga", ".ico"})
@@ -49,8 +49,8 @@ ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z
 _ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf", b"BZh", b"\xfd7zXZ")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
-# (name, bytes), e.g. a Streamlit upload
-Upload = tuple[str, bytes]
+# (name, bytes) or (name, a callable returning the bytes), e.g. a Streamlit upload's getvalue
+Upload = tuple[str, Union[bytes, Callable[[], bytes]]]
 BatchInput = Union[str, os.PathLike, Upload]
 
 
@@ -268,11 +268,11 @@ def collect(inputs: Iterable[BatchInput], limits: BatchLimits = BatchLimits()) -
     for entry in inputs:
         if isinstance(entry, tuple):
             up_name, data = entry
-            if _is_zip_name(up_name) or bytes(data[:4]) == b"PK\x03\x04":
-                items += items_from_zip(up_name, lambda d=data: io.BytesIO(d), limits)
+            read = data if callable(data) else (lambda d=data: bytes(d))
+            if _is_zip_name(up_name):
+                items += items_from_zip(up_name, lambda r=read: io.BytesIO(r()), limits)
             else:
-                items.append(BatchItem(up_name, PurePosixPath(up_name.replace("\\", "/")).name,
-                                       read=lambda d=data: bytes(d)))
+                items.append(BatchItem(up_name, PurePosixPath(up_name.replace("\\", "/")).name, read=read))
             continue
         path = Path(entry)
         if path.is_dir():
@@ -331,9 +331,9 @@ def _reason(exc: BaseException) -> str:
 class _Engine:
     """The three stages, callable in one loop or from three threads."""
 
-    def __init__(self, config: SessionConfig, options: RemoveOptions, cache: ResultCache | None,
+    def __init__(self, session: ModelSession, options: RemoveOptions, cache: ResultCache | None,
                  limits: BatchLimits, gauge: Gauge | None) -> None:
-        self.session = get_session(config)  # ModelError here stops the batch before any item
+        self.session = session
         self.model_checksum = models.expected_checksum(self.session.spec)  # verify() checked the file
         self.options = options
         self.cache = cache
@@ -432,9 +432,16 @@ _DONE = object()
 def run_batch(items: Sequence[BatchItem], config: SessionConfig | None = None,
               options: RemoveOptions = RemoveOptions(), *, cache: ResultCache | None = None,
               limits: BatchLimits = BatchLimits(), progress: Progress | None = None,
-              pipelined: bool = True, gauge: Gauge | None = None) -> Iterator[ItemResult]:
-    """One ItemResult per item, in order. Raises only ModelError (before the first result)."""
-    engine = _Engine(config or SessionConfig(), options, cache, limits, gauge)
+              pipelined: bool = True, gauge: Gauge | None = None,
+              session: ModelSession | None = None) -> Iterator[ItemResult]:
+    """One ItemResult per item, in order. Raises only ModelError (before the first result).
+
+    `session` is an already loaded one (the dashboard's shared session); by default the
+    library's session cache provides it for `config`. Close the generator (or exhaust it) to
+    stop its threads: `with contextlib.closing(run_batch(...)) as results:`.
+    """
+    session = session or get_session(config or SessionConfig())  # ModelError: before any item
+    engine = _Engine(session, options, cache, limits, gauge)
     names = _OutputNames(options.format)
     total = len(items)
     works = (_Work(i, item) for i, item in enumerate(items))

@@ -157,3 +157,41 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
     fig.update_layout(title=title, xaxis_title="median latency per image (s)", yaxis_title="retained RSS (MB)",
                       **{**LAYOUT, "height": 480})
     return fig
+
+
+# --- batch (issue 5) ------------------------------------------------------------------
+
+def batch_rss(rss_values: Sequence[int], statuses: Sequence[str] | None = None, warmup: int = 5,
+              drift: float | None = None, title: str = "RSS over the batch") -> go.Figure:
+    """Process RSS after each item: flat after the warm-up means nothing accumulates per image.
+
+    `statuses` ("ok", "cached", "error") colour the markers; the warm-up items are shaded and the
+    post-warm-up baseline (median) is a dashed line; `drift` (a fraction) goes in the title.
+    """
+    n = len(rss_values)
+    xs = list(range(1, n + 1))
+    ys = _mb(rss_values)
+    statuses = list(statuses) if statuses is not None else ["ok"] * n
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name="RSS", line=dict(color=SERIES_COLORS[0], width=2),
+                               hovertemplate="item %{x}<br>%{y:.1f} MB<extra></extra>"))
+    colours = {"ok": SERIES_COLORS[2], "cached": "#adb5bd", "error": SERIES_COLORS[1]}
+    for status, colour in colours.items():
+        idx = [i for i, s in enumerate(statuses) if s == status]
+        if idx:
+            fig.add_trace(go.Scatter(x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers", name=status,
+                                     marker=dict(color=colour, size=6), hovertemplate=f"{status}: item %{{x}}<br>"
+                                     "%{y:.1f} MB<extra></extra>"))
+    if 0 < warmup < n:
+        fig.add_vrect(x0=0.5, x1=warmup + 0.5, fillcolor=STAGE_COLORS["warmup"], opacity=0.5, line_width=0,
+                      layer="below", annotation_text="warm-up", annotation_position="top left")
+        after = sorted(ys[warmup:])
+        fig.add_hline(y=after[len(after) // 2], line_dash="dash", line_color="#495057",
+                      annotation_text="median after warm-up", annotation_position="bottom right")
+    if drift is not None:
+        title = f"{title} — drift after warm-up {100 * drift:+.1f} %"
+    fig.update_layout(title=title, xaxis_title="item", yaxis_title="RSS (MB)", **LAYOUT)
+    if ys:  # a zero-based axis would flatten real growth; a too-tight one would magnify noise
+        lo, hi = min(ys), max(ys)
+        pad = max(20.0, 0.1 * hi)
+        fig.update_yaxes(range=[max(0.0, lo - pad), hi + pad])
+    return fig
