@@ -28,6 +28,7 @@ OUT_DIR = Path(tempfile.gettempdir()) / "rembg-lab-batch"
 CACHE_DIR = Path(tempfile.gettempdir()) / "rembg-lab-cache"
 CACHE_BYTES = 512 * 1024 * 1024
 STALE_SECONDS = 6 * 3600  # result zips of sessions long gone
+WARMUP, MIN_FOR_DRIFT = 5, 10  # items
 DAMAGED = ("damaged.jpg", b"\xff\xd8\xff\xe0 this JPEG stops here")
 
 
@@ -155,8 +156,8 @@ def run(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, us
 def show(b: BatchRun) -> None:
     n = len(b.rows)
     ok = sum(s != "error" for s in b.statuses)
-    warm = min(5, max(0, n // 4))
-    drift = rss_drift(b.rss, warmup=warm, window=max(2, min(10, (n - warm) // 2)))
+    # with mem pattern on, ORT allocates its plan on the 2nd run: growth before WARMUP is expected
+    drift = rss_drift(b.rss, warmup=WARMUP, window=min(10, (n - WARMUP) // 2)) if n >= WARMUP + MIN_FOR_DRIFT else None
     m = st.columns(5)
     m[0].metric("Images out", f"{ok} / {n}")
     m[1].metric("Refused", len(b.errors))
@@ -165,7 +166,7 @@ def show(b: BatchRun) -> None:
                 delta_color="off")
     m[4].metric("RSS drift after warm-up", "–" if drift is None else f"{100 * drift:+.1f} %",
                 help="Median RSS of the last items over the median of the first items after warm-up, minus 1. "
-                     "Near zero: nothing piles up per image.")
+                     f"Near zero: nothing piles up per image. Needs {WARMUP + MIN_FOR_DRIFT} images or more.")
     if b.errors:
         st.error("\n".join(f"- **{e['file']}**: {e['reason']}" for e in b.errors[:20])
                  + (f"\n- … and {len(b.errors) - 20} more (see the table)" if len(b.errors) > 20 else ""),
@@ -177,7 +178,7 @@ def show(b: BatchRun) -> None:
     st.caption(f"{b.label}. RSS is this whole server process (shared with other users), after each item. "
                + (b.cache_line or "Result cache off."))
     left, right = st.columns([3, 2])
-    left.plotly_chart(charts.batch_rss(b.rss, b.statuses, warmup=warm, drift=drift), key="batch_rss_chart")
+    left.plotly_chart(charts.batch_rss(b.rss, b.statuses, warmup=min(WARMUP, n), drift=drift), key="batch_rss_chart")
     right.dataframe(b.rows, hide_index=True, height=380, column_config={
         "reason": st.column_config.TextColumn(width="medium"),
         "file": st.column_config.TextColumn(width="medium"),
