@@ -13,6 +13,9 @@ into a temporary folder that is deleted afterwards. Modes:
              (rembg's own folder command `rembg p` needs the rembg[cli] extras: gradio and more)
 - cache      pipelined with a result cache: first pass fills it, second pass is served from it
 
+`--paired` instead interleaves serial/pipelined x ORT spinning on/off in one process (the
+fair comparison on a busy machine); `--no-spin` turns ORT's spin-waiting off for every mode.
+
 Every mode loads the session and warms up twice first (with enable_mem_pattern ONNX Runtime
 plans on run 1 and allocates on run 2), so the figures are steady state. Prints a markdown table.
 """
@@ -73,18 +76,68 @@ def _warm(session_run, preprocess_one, first: Path) -> None:
         session_run(x)
 
 
+def make_session(config, spin: bool = True):
+    """The library's session, or one built the same way with ORT's intra-op spin-waiting off
+    (session.intra_op.allow_spinning=0, not a SessionConfig field yet)."""
+    import onnxruntime as ort
+
+    from rembg_core import get_session, models
+    from rembg_core.session import ModelSession
+
+    if spin:
+        return get_session(config)
+    so = config.session_options()
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    inner = ort.InferenceSession(str(models.verify(config.model)), sess_options=so, providers=["CPUExecutionProvider"])
+    return ModelSession(config, models.get_spec(config.model), inner, inner.get_inputs()[0].name, 0.0)
+
+
+def paired(folder: Path, config, rounds: int) -> dict:
+    """serial vs pipelined, spinning on vs off, interleaved in one process on one set of images:
+    a busy machine slows every variant alike, so the comparison survives load that separate runs do not."""
+    import statistics
+
+    from rembg_core.batch import collect, run_batch
+
+    items = collect([str(folder)])
+    sessions = {True: make_session(config, True), False: make_session(config, False)}
+    variants = {f"{'pipelined' if p else 'serial'}, spin {'on' if sp else 'off'}": (sp, p)
+                for sp in (True, False) for p in (False, True)}
+    for sp, p in variants.values():
+        list(run_batch(items[:3], session=sessions[sp], pipelined=p))  # warm-up, both sessions
+    wall: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
+    names = list(variants)
+    for r in range(rounds):
+        for v in names[r % len(names):] + names[:r % len(names)]:
+            sp, p = variants[v]
+            t, c = time.perf_counter(), time.process_time()
+            list(run_batch(items, session=sessions[sp], pipelined=p))
+            wall[v].append((time.perf_counter() - t) / len(items))
+            cpu[v].append((time.process_time() - c) / len(items))
+    return {v: {"wall": statistics.median(wall[v]), "cpu": statistics.median(cpu[v]), "all": wall[v]} for v in variants}
+
+
 def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
-    from rembg_core import SessionConfig, get_session
+    from rembg_core import SessionConfig
     from rembg_core.memory import rss
 
     files = sorted(folder.glob("*.jpg"))
+    spin = not config_flags.pop("no_spin", False)
+    rounds = config_flags.pop("rounds", 3)
     config = SessionConfig(**config_flags)
+    if mode == "paired":
+        return {"mode": mode, "images": len(files), "variants": paired(folder, config, rounds)}
     rec: dict = {"mode": mode, "images": len(files), "rss_start": rss()}
 
     if mode == "rembg":
+        import onnxruntime as ort
         from rembg import new_session, remove
 
-        session = new_session("u2netp")
+        so = ort.SessionOptions()  # rembg's own defaults, plus the same spinning choice
+        if not spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = new_session("u2netp", sess_opts=so)
         remove(files[0].read_bytes(), session=session)
         remove(files[0].read_bytes(), session=session)
         rec["rss_warm"] = rss()
@@ -100,7 +153,7 @@ def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
         from rembg_core.imageio import load_image
         from rembg_core.pipeline import preprocess
 
-        session = get_session(config)
+        session = make_session(config, spin)
         prep = lambda p: preprocess(load_image(p).rgb, session.spec)  # noqa: E731
         _warm(session.run, prep, files[0])
         rec["rss_warm"] = rss()
@@ -126,7 +179,7 @@ def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
                 rss_items, errors = [], 0
                 t0 = time.perf_counter()
                 with zip_writer(out / f"{mode}{p}.zip") as add:
-                    for r in run_batch(items, config, cache=cache, pipelined=(mode != "serial")):
+                    for r in run_batch(items, config, cache=cache, pipelined=(mode != "serial"), session=session):
                         if r.ok:
                             add(r.output_name, r.data)
                         else:
@@ -204,6 +257,9 @@ def main() -> None:
     ap.add_argument("--no-arena", action="store_true")
     ap.add_argument("--no-mem-pattern", action="store_true")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--no-spin", action="store_true", help="ORT intra-op threads sleep instead of spin-waiting")
+    ap.add_argument("--paired", action="store_true",
+                    help="instead of the modes: serial vs pipelined x spinning on/off, interleaved in one process")
     ap.add_argument("--json", type=Path, help="also write the raw records here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -217,7 +273,7 @@ def main() -> None:
     from rembg_core import models
 
     flags = {"enable_cpu_mem_arena": not args.no_arena, "enable_mem_pattern": not args.no_mem_pattern,
-             "intra_op_num_threads": args.threads}
+             "intra_op_num_threads": args.threads, "no_spin": args.no_spin, "rounds": max(1, args.rounds)}
     modes = [m for m in args.modes.split(",") if m]
     if unknown := set(modes) - set(MODES):
         sys.exit(f"unknown modes: {', '.join(sorted(unknown))}")
@@ -231,6 +287,17 @@ def main() -> None:
         files = make_images(folder, args.n, args.megapixels)
         size_mb = sum(f.stat().st_size for f in files) / 1e6
         load = os.getloadavg()
+        if args.paired:
+            rec = run_child("paired", folder, tmp, flags, home)
+            load_end = os.getloadavg()
+            print(f"\n{args.n} JPEGs of ~{args.megapixels:g} MP; serial vs pipelined, ORT spinning on/off, "
+                  f"interleaved in one process, median of {flags['rounds']} rounds; {os.cpu_count()} cores, "
+                  f"load average {load[0]:.1f} → {load_end[0]:.1f}.\n")
+            print("| variant | wall s / image | CPU s / image | every round (s / image) |\n|---|---|---|---|")
+            for v, r in rec["variants"].items():
+                print(f"| {v} | {r['wall']:.3f} | {r['cpu']:.3f} | {', '.join(f'{x:.2f}' for x in r['all'])} |")
+            print(f"\nReproduce: `python benchmarks/batch_bench.py --paired --n {args.n} --rounds {flags['rounds']}`")
+            return
         runs: dict[str, list[dict]] = {m: [] for m in modes}
         for r in range(args.rounds):
             order = modes[r % len(modes):] + modes[:r % len(modes)]  # rotated: no mode always runs first
@@ -246,7 +313,7 @@ def main() -> None:
 
     print(f"\n{args.n} JPEGs of ~{args.megapixels:g} MP ({size_mb:.0f} MB) from the peer-suite fixtures; "
           f"u2netp, arena {'off' if args.no_arena else 'on'}, mem pattern {'off' if args.no_mem_pattern else 'on'}, "
-          f"threads {args.threads or 'auto'}; ONNX Runtime {onnxruntime.__version__}, Python {platform.python_version()}, "
+          f"threads {args.threads or 'auto'}{', spinning off' if args.no_spin else ''}; ONNX Runtime {onnxruntime.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} cores; load average {load[0]:.1f} at start, {load_end[0]:.1f} at end.\n")
     print(table(records, args.n))
     if args.rounds > 1:
@@ -255,7 +322,8 @@ def main() -> None:
     print(f"\nReproduce: `python benchmarks/batch_bench.py --n {args.n}"
           f"{f' --rounds {args.rounds}' if args.rounds > 1 else ''}"
           f"{f' --modes {args.modes}' if args.modes != ','.join(MODES) else ''}"
-          f"{' --no-arena' if args.no_arena else ''}{' --no-mem-pattern' if args.no_mem_pattern else ''}`")
+          f"{' --no-arena' if args.no_arena else ''}{' --no-mem-pattern' if args.no_mem_pattern else ''}"
+          f"{' --no-spin' if args.no_spin else ''}`")
     if args.json:
         args.json.write_text(json.dumps(records, indent=1))
 
