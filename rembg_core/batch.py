@@ -301,6 +301,7 @@ class _Work:
     key: str | None = None
     loaded: LoadedImage | None = None
     image: object = None  # the RemovalResult's image (PIL), until encoded
+    icc: bytes | None = None  # the input's colour profile, carried into the output as remove's CLI does
     data: bytes | None = None
     size: tuple[int, int] | None = None
     cached: bool = False
@@ -378,7 +379,7 @@ class _Engine:
             o = self.options
             result = remove(w.loaded, session=self.session, only_mask=o.only_mask,
                             post_process_mask=o.post_process_mask, bgcolor=o.bgcolor, crop=o.crop)
-            w.image = result.image
+            w.image, w.icc = result.image, w.loaded.icc_profile
             w.timings.update({k: v for k, v in result.timings.items() if k in ("preprocess", "inference", "postprocess", "compose")})
             del result
         except Exception as exc:
@@ -394,7 +395,7 @@ class _Engine:
         t0 = time.perf_counter()
         try:
             w.size = w.image.size
-            w.data = encode(clear_transparent(w.image), self.options.format)
+            w.data = encode(clear_transparent(w.image), self.options.format, w.icc)
             w.image = None
             if self.cache is not None and w.key is not None:
                 self.cache.put(w.key, w.data, {"size": list(w.size), "format": self.options.format})

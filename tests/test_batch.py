@@ -372,3 +372,12 @@ def test_a_bug_inside_the_pipeline_raises_instead_of_hanging():
     with pytest.raises(RuntimeError, match="batch engine failed") as info:
         list(run_batch(items))
     assert isinstance(info.value.__cause__, Bug)
+
+
+def test_colour_profile_is_carried_into_the_output():
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = png_bytes(subject_image((48, 40)), "JPEG", icc_profile=icc)
+    (r,) = run_batch(collect([("tagged.jpg", data)]))
+    assert Image.open(io.BytesIO(r.data)).info.get("icc_profile") == icc
