@@ -205,9 +205,10 @@ def pick_image(prefix: str, default_sample: bool = False) -> Picked | None:
 def as_file(picked: Picked) -> Path:
     """The image's bytes in a file a child process can read; named by content, so reused, not piled up."""
     digest = hashlib.sha256(picked.data).hexdigest()[:24]
-    folder = Path(tempfile.gettempdir()) / "rembg-lab-inputs"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{digest}{Path(picked.name).suffix.lower() or '.png'}"
+    folder = Path(tempfile.gettempdir()) / "rembg-lab-inputs" / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(picked.name).name).strip("._")
+    path = folder / (safe if Path(safe).suffix else f"{safe or 'image'}.png")
     if not path.exists():
         tmp = path.with_suffix(path.suffix + ".part")
         tmp.write_bytes(picked.data)
