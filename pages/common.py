@@ -42,6 +42,7 @@ THREAD_CHOICES = (0, 1, 2, 4)
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tiff", "tif", "gif"]
 SESSION_CACHE_ENTRIES = 4  # distinct configs held at once; a u2netp session is ~10-20 MB before its arena grows
 # A session unused this long is dropped and its arena trimmed; the next request reloads it (~0.1 s for u2netp).
+RSS_REFRESH_SECONDS = 3  # how often the sidebar's server-RSS figure redraws itself
 IDLE_SECONDS = float(os.environ.get("REMBG_LAB_IDLE_SECONDS", "300"))
 
 
@@ -126,7 +127,7 @@ def release_sessions() -> memory.TrimReport:
 
 def release_control(key: str) -> None:
     """A button that releases every session and shows what it gave back."""
-    if st.button("Release sessions and trim memory", key=key,
+    if st.button("Release sessions and trim memory", key=key, width="stretch",
                  help="Clears the shared session cache (every user's), runs gc and glibc malloc_trim."):
         report = release_sessions()
         st.session_state[f"{key}_report"] = report

@@ -245,12 +245,14 @@ st.caption("Flip ONNX Runtime's memory switches and watch resident memory (RSS).
            "fresh Python process: slower to start, clean numbers.")
 picked = common.pick_image("lab", default_sample=True)
 config, max_size, repeats = controls()
-b1, b2, b3 = st.columns([2, 2, 1])
+b1, b2, b3, b4 = st.columns([2, 2, 1, 2])
 run_here = b1.button("Run in this process", type="primary", icon=":material/play_arrow:", key="lab_run_here",
                      width="stretch")
 run_iso = b2.button("Run isolated (fresh process)", icon=":material/science:", key="lab_run_iso", width="stretch")
 if b3.button("Clear history", key="lab_clear", width="stretch"):
     st.session_state[HISTORY] = []
+with b4:
+    common.release_control("lab_release")
 
 if (run_here or run_iso) and picked is None:
     st.warning("Pick a sample or upload an image first.")
