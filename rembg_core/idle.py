@@ -83,7 +83,9 @@ class IdleReleaser:
         """The session, counting this as use. Callers who run long should prefer lease()."""
         config = config or SessionConfig()
         self.touch(config)
-        return self._get(config)
+        session = self._get(config)
+        self.touch(config)  # a slow first load is not idle time
+        return session
 
     def touch(self, config: SessionConfig) -> None:
         with self._cond:
