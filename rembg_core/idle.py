@@ -154,7 +154,10 @@ class IdleReleaser:
                 picked = []
                 for config in due:
                     picked.append((config, now - self._last_used.pop(config)))
-            for config, idle in picked:  # outside the lock: release trims, which takes a moment
+            # Outside the lock: release trims, which takes a moment. A lease that starts in this
+            # gap still gets a working session (the caller's reference keeps it alive); it is only
+            # evicted from the cache, and the next lease builds a fresh one.
+            for config, idle in picked:
                 before = rss()
                 self._release(config)
                 event = ReleaseEvent(config, time.monotonic(), idle, before, rss())
