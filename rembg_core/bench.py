@@ -47,6 +47,8 @@ class BenchConfig:
     name: str = ""  # short label; derived from the flags when empty
 
     def __post_init__(self) -> None:
+        if not self.enable_cpu_mem_arena and self.arena_shrinkage:
+            object.__setattr__(self, "arena_shrinkage", False)  # as SessionConfig: no arena, nothing to shrink
         if self.arena_extend_strategy is not None:
             if self.arena_extend_strategy not in STRATEGIES:
                 raise ValueError(f"arena_extend_strategy must be one of {', '.join(STRATEGIES)}")
