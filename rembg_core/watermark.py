@@ -34,6 +34,8 @@ TILE = "tile"
 # A border is "plain" when this share of its pixels lie within UNIFORM_DISTANCE of its median colour.
 UNIFORM_SHARE = 0.9
 UNIFORM_DISTANCE = 24.0
+# Colour key: a pixel this close to its neighbourhood's solid colour counts as solid.
+OPAQUE_SNAP = 0.95
 
 
 # --- specs --------------------------------------------------------------------
@@ -145,18 +147,34 @@ def detect_background(image: Image.Image) -> tuple[RGB, bool]:
     return color, bool(near.mean() >= UNIFORM_SHARE)  # type: ignore[return-value]
 
 
-def color_key(image: Image.Image, key: RGB, tolerance: float = 16.0, softness: float = 64.0) -> Image.Image:
-    """Alpha (L) from the distance of each pixel's colour to `key`.
+def _local_max(a: np.ndarray, reach: int) -> np.ndarray:
+    """Maximum over a (2·reach+1)² window around each pixel (separable; edges replicate)."""
+    out = a
+    for axis in (0, 1):
+        p = np.pad(out, [(reach, reach) if i == axis else (0, 0) for i in range(2)], mode="edge")
+        n = out.shape[axis]
+        out = np.max([np.take(p, range(k, k + n), axis=axis) for k in range(2 * reach + 1)], axis=0)
+    return out
 
-    0 within `tolerance`, 255 beyond `tolerance + softness`, a linear ramp in between (softness 0
-    gives a hard key). The distance is Euclidean in 8-bit RGB.
+
+def color_key(image: Image.Image, key: RGB, tolerance: float = 16.0, softness: float = 64.0,
+              reach: int = 3) -> Image.Image:
+    """Alpha (L) from each pixel's colour distance d to `key` (Euclidean, 8-bit RGB).
+
+    An anti-aliased edge pixel is a mix C = a·F + (1 − a)·B of the logo colour F and the key B,
+    so a = |C − B| / |F − B|. |F − B| is estimated as the largest distance within `reach` px
+    (the solid colour next to the edge), but never less than tolerance + softness. Pixels within
+    `tolerance` of the key are transparent; softness 0 gives a hard key.
     """
     a = np.asarray(image.convert("RGB"), dtype=np.float32)
     d = np.linalg.norm(a - np.asarray(key, np.float32), axis=2)
-    if softness > 0:
-        alpha = np.clip((d - tolerance) / softness, 0.0, 1.0) * 255.0
-    else:
-        alpha = (d > tolerance) * 255.0
+    if softness <= 0:
+        return Image.fromarray(((d > tolerance) * 255).astype(np.uint8), "L")
+    full = np.maximum(_local_max(d, reach) if reach > 0 else d, tolerance + softness)
+    ramp = np.clip((d - tolerance) / (full - tolerance), 0.0, 1.0)
+    # Resampling rings: a pixel next to an edge can overshoot past the solid colour, which would
+    # leave its solid neighbours a few % transparent (a faint line on dark photos). Snap those.
+    alpha = np.where(ramp >= OPAQUE_SNAP, 1.0, ramp) * 255.0
     return Image.fromarray(np.rint(alpha).astype(np.uint8), "L")
 
 
@@ -356,6 +374,16 @@ def make_watermark(logo: Image.Image, spec: WatermarkSpec = WatermarkSpec(), con
 
 # --- stamping photos ----------------------------------------------------------
 
+def load_logo(source: ImageSource) -> Image.Image:
+    """A logo as RGB, or RGBA when it has its own transparency, through imageio.load_image (limits, clear errors)."""
+    loaded = load_image(source)
+    if loaded.alpha is None:
+        return loaded.rgb
+    logo = loaded.rgb.convert("RGBA")
+    logo.putalpha(loaded.alpha)
+    return logo
+
+
 def load_photo(source: ImageSource) -> Image.Image:
     """A photo in displayed orientation (EXIF applied), in a mode `stamp` keeps.
 
@@ -364,28 +392,37 @@ def load_photo(source: ImageSource) -> Image.Image:
     kept in `.info["icc_profile"]`; EXIF is not carried over (the pixels are already upright).
     """
     loaded = load_image(source)
-    grey = _source_mode(source) in ("1", "L", "LA", "I", "I;16", "F")
-    if grey:
+    mode, has_alpha = _source_mode(source)
+    alpha = loaded.alpha
+    if alpha is None and has_alpha:  # an opaque RGBA file is still an RGBA file
+        alpha = Image.new("L", loaded.size, 255)
+    if mode in ("1", "L", "LA", "La", "I", "I;16", "F"):
         base = loaded.rgb.convert("L")
-        photo = base if loaded.alpha is None else Image.merge("LA", (base, loaded.alpha))
-    elif loaded.alpha is None:
+        photo = base if alpha is None else Image.merge("LA", (base, alpha))
+    elif alpha is None:
         photo = loaded.rgb
     else:
         photo = loaded.rgb.convert("RGBA")
-        photo.putalpha(loaded.alpha)
+        photo.putalpha(alpha)
     if loaded.icc_profile:
         photo.info["icc_profile"] = loaded.icc_profile
     photo.format = loaded.format  # type: ignore[attr-defined]  # the format we read, for choosing an output
     return photo
 
 
-def _source_mode(source: ImageSource) -> str:
-    """The stored mode, read from the header only (load_image has already vetted the file)."""
+def _source_mode(source: ImageSource) -> tuple[str, bool]:
+    """The stored mode and whether it carries alpha, from the header only (load_image has vetted the file)."""
     if isinstance(source, Image.Image):
-        return source.mode
-    fp = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
-    with Image.open(fp) as im:
-        return "L" if im.mode == "P" and _palette_is_grey(im) else im.mode
+        im = source
+    else:
+        fp = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
+        im = Image.open(fp)
+    try:
+        mode = "L" if im.mode == "P" and _palette_is_grey(im) else im.mode
+        return mode, ("A" in im.getbands() or "a" in im.mode or "transparency" in im.info)
+    finally:
+        if im is not source:
+            im.close()
 
 
 def _palette_is_grey(im: Image.Image) -> bool:
@@ -512,7 +549,7 @@ def encode_photo(image: Image.Image, fmt: str) -> bytes:
 def sample_logo(size: tuple[int, int] = (720, 360)) -> Image.Image:
     """A flat logo on white, drawn at runtime: a ring, a leaf-like shape and a word mark.
 
-    Anti-aliased (drawn at 4× and reduced) so it has the soft edges real logo exports have.
+    Anti-aliased (drawn at 4× and box-reduced) so it has the soft edges real logo exports have.
     """
     w, h = size
     k = 4
@@ -529,4 +566,29 @@ def sample_logo(size: tuple[int, int] = (720, 360)) -> Image.Image:
     d.text((x, cy), "REMBG", font=font, fill=(17, 24, 39), anchor="ls")
     small = ImageFont.load_default(size=int(s * 0.13))
     d.text((x + 4 * k, cy + int(s * 0.05)), "LAB STUDIO", font=small, fill=(29, 78, 216), anchor="lt")
-    return im.resize(size, Image.Resampling.LANCZOS)
+    return im.reduce(k)
+
+
+# --- previews -----------------------------------------------------------------
+
+# Mid greys, so that white marks and black marks both read on it.
+CHECKER_LIGHT, CHECKER_DARK = (178, 178, 178), (138, 138, 138)
+
+
+def checkerboard(size: tuple[int, int], cell: int = 12,
+                 colors: tuple[RGB, RGB] = (CHECKER_LIGHT, CHECKER_DARK)) -> Image.Image:
+    """The usual "this is transparent" pattern, RGB."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    odd = ((xx // cell + yy // cell) % 2).astype(bool)
+    out = np.where(odd[..., None], np.asarray(colors[1], np.uint8), np.asarray(colors[0], np.uint8))
+    return Image.fromarray(out.astype(np.uint8), "RGB")
+
+
+def on_background(mark: Image.Image, background: RGB | Literal["checker"] = "checker", border: int = 0) -> Image.Image:
+    """The mark composited over a checkerboard or a solid colour (RGB), with `border` px around it."""
+    rgba = pad(mark, border)
+    base = checkerboard(rgba.size) if background == "checker" else Image.new("RGB", rgba.size, tuple(background))
+    out = base.convert("RGBA")
+    out.alpha_composite(rgba)
+    return out.convert("RGB")
