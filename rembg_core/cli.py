@@ -191,6 +191,13 @@ def number(text: str) -> float:
     return value
 
 
+def rgb(text: str) -> tuple[int, int, int]:
+    try:
+        return watermark.parse_rgb(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_watermark_parser(sub) -> None:
     p = sub.add_parser("watermark", help="turn a logo into a transparent watermark; stamp it onto photos",
                        description="Logo → transparent watermark (PNG/WebP), optionally stamped onto photos. "
@@ -201,7 +208,7 @@ def add_watermark_parser(sub) -> None:
     p.add_argument("--mask", metavar="MASK", help="also write the watermark's alpha alone (greyscale PNG/WebP)")
     g = p.add_argument_group("alpha source")
     g.add_argument("--source", choices=watermark.SOURCES, default="auto")
-    g.add_argument("--key-color", type=color, default=None, metavar="COLOR",
+    g.add_argument("--key-color", type=rgb, default=None, metavar="COLOR",
                    help="background colour to key out (default: detected from the border)")
     g.add_argument("--tolerance", type=number, default=16.0, help="RGB distance still counted as background")
     g.add_argument("--softness", type=number, default=64.0, help="width of the soft ramp beyond the tolerance")
@@ -211,7 +218,7 @@ def add_watermark_parser(sub) -> None:
     g = p.add_argument_group("look")
     g.add_argument("--opacity", type=fraction, default=1.0, help="0..1, baked into alpha")
     tone = g.add_mutually_exclusive_group()
-    tone.add_argument("--tint", type=color, default=None, metavar="COLOR", help="one colour, e.g. #FFFFFF")
+    tone.add_argument("--tint", type=rgb, default=None, metavar="COLOR", help="one colour, e.g. #FFFFFF")
     tone.add_argument("--greyscale", "--grayscale", action="store_true")
     g.add_argument("--threshold", type=positive_int, default=None, metavar="N",
                    help="hard edge: alpha >= N opaque, else transparent (1-255)")
@@ -248,9 +255,9 @@ def cmd_watermark(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         spec = watermark.WatermarkSpec(
-            source=args.source, key_color=args.key_color[:3] if args.key_color else None,
+            source=args.source, key_color=args.key_color,
             tolerance=args.tolerance, softness=args.softness, defringe=args.defringe, threshold=args.threshold,
-            feather=args.feather, greyscale=args.greyscale, tint=args.tint[:3] if args.tint else None,
+            feather=args.feather, greyscale=args.greyscale, tint=args.tint,
             trim=args.trim, size=args.size, padding=args.padding, square=args.square, opacity=args.opacity)
         placement = watermark.PlacementSpec(position=args.position, scale=args.scale, margin=args.margin,
                                             spacing=args.spacing, angle=args.angle)

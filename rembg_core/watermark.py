@@ -38,6 +38,27 @@ UNIFORM_DISTANCE = 24.0
 OPAQUE_SNAP = 0.95
 
 
+NAMED_COLORS: dict[str, RGB] = {"white": (255, 255, 255), "black": (0, 0, 0)}
+
+
+def parse_rgb(text: str) -> RGB:
+    """'#RGB', '#RRGGBB', 'R,G,B' or 'white'/'black' → (r, g, b). What designers type for a tint."""
+    s = text.strip().lower()
+    if s in NAMED_COLORS:
+        return NAMED_COLORS[s]
+    if s.startswith("#") and len(s) == 4 and all(c in "0123456789abcdef" for c in s[1:]):
+        s = "#" + "".join(c * 2 for c in s[1:])
+    from .compose import parse_color
+
+    try:
+        r, g, b, a = parse_color(s)
+    except ValueError:
+        raise ValueError(f"colour {text!r} must be #RGB, #RRGGBB, R,G,B (0-255) or white/black") from None
+    if a != 255:
+        raise ValueError(f"colour {text!r}: give the transparency with opacity, not in the colour")
+    return r, g, b
+
+
 # --- specs --------------------------------------------------------------------
 
 def _check_rgb(value: object, name: str) -> None:
