@@ -348,8 +348,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", choices=sorted(models.REGISTRY))
     p.set_defaults(func=cmd_models)
 
-    add_watermark_parser(sub)
+    # --- bench / probe (issue 3: isolated measurements; handlers live in bench.py / probe.py)
+    p = sub.add_parser("bench", help="measure session configs, each in a fresh process")
+    p.add_argument("--image", required=True, metavar="PATH")
+    p.add_argument("--configs", choices=("flags", "full"), default="flags",
+                   help="flags: arena x mem pattern; full: also shrinkage, threads, extend strategy, malloc env")
+    p.add_argument("--repeats", type=positive_int, default=5)
+    p.add_argument("--warmups", type=non_negative_int, default=2,
+                   help="unmeasured runs first (mem pattern allocates on the 2nd)")
+    p.add_argument("--max-size", type=positive_int, default=None)
+    p.add_argument("--model", default=models.DEFAULT_MODEL, choices=sorted(models.REGISTRY))
+    p.add_argument("--timeout", type=positive_int, default=300, help="seconds per config before the child is killed")
+    p.add_argument("--json", metavar="OUT", default=None, help="write all records as JSON")
+    p.add_argument("--csv", metavar="OUT", default=None, help="write the summary table as CSV")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("probe", help=argparse.SUPPRESS)  # the child side of bench; JSON on stdout
+    p.add_argument("--spec", required=True)
+    p.set_defaults(func=_cmd_probe)
+
+    add_watermark_parser(sub)  # issue 6; the handler is above
     return parser
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import cmd_bench
+
+    return cmd_bench(args)
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from .probe import main as probe_main
+
+    return probe_main(args.spec)
 
 
 def main(argv: list[str] | None = None) -> int:
