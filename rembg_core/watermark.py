@@ -199,11 +199,14 @@ def color_key(image: Image.Image, key: RGB, tolerance: float = 16.0, softness: f
     return Image.fromarray(np.rint(alpha).astype(np.uint8), "L")
 
 
-def model_alpha(image: Image.Image, config=None) -> Image.Image:
-    """Alpha (L) from the background-removal model (rembg_core.pipeline.remove)."""
+def model_alpha(image: Image.Image, config=None, session=None) -> Image.Image:
+    """Alpha (L) from the background-removal model (rembg_core.pipeline.remove).
+
+    `config` (a SessionConfig) or an already loaded `session` (e.g. the app's shared one).
+    """
     from .pipeline import remove  # the model stack loads only when asked for
 
-    return remove(image.convert("RGB"), config).mask
+    return remove(image.convert("RGB"), config, session=session).mask
 
 
 def multiply_alpha(a: Image.Image, b: Image.Image | None) -> Image.Image:
@@ -346,7 +349,7 @@ class Watermark:
         return self.image.getchannel("A")
 
 
-def extract(logo: Image.Image, spec: WatermarkSpec, config=None) -> Watermark:
+def extract(logo: Image.Image, spec: WatermarkSpec, config=None, session=None) -> Watermark:
     """Logo → RGBA with alpha from the chosen source (and its own transparency kept)."""
     source = choose_source(logo, spec.source)
     rgb = logo.convert("RGB")
@@ -358,7 +361,7 @@ def extract(logo: Image.Image, spec: WatermarkSpec, config=None) -> Watermark:
         background = spec.key_color or detect_background(logo)[0]
         alpha = multiply_alpha(color_key(rgb, background, spec.tolerance, spec.softness), own)
     else:
-        alpha = multiply_alpha(model_alpha(rgb, config), own)
+        alpha = multiply_alpha(model_alpha(rgb, config, session), own)
         color, plain = detect_background(logo)
         background = spec.key_color or (color if plain else None)
     out = rgb.convert("RGBA")
@@ -366,9 +369,8 @@ def extract(logo: Image.Image, spec: WatermarkSpec, config=None) -> Watermark:
     return Watermark(out, source, background)
 
 
-def make_watermark(logo: Image.Image, spec: WatermarkSpec = WatermarkSpec(), config=None) -> Watermark:
-    """The whole chain (see the module docstring for the order). `config` is the model's SessionConfig."""
-    wm = extract(logo, spec, config)
+def finish(wm: Watermark, spec: WatermarkSpec) -> Watermark:
+    """Every step after the alpha source, in the order the module docstring gives."""
     im = wm.image
     if spec.defringe and wm.background is not None:
         im = defringe(im, wm.background)
@@ -391,6 +393,12 @@ def make_watermark(logo: Image.Image, spec: WatermarkSpec = WatermarkSpec(), con
     if spec.opacity != 1.0:
         im = apply_opacity(im, spec.opacity)
     return replace(wm, image=im)
+
+
+def make_watermark(logo: Image.Image, spec: WatermarkSpec = WatermarkSpec(), config=None,
+                   session=None) -> Watermark:
+    """Logo → watermark: `extract` then `finish`. `config`/`session` are only used by the model source."""
+    return finish(extract(logo, spec, config, session), spec)
 
 
 # --- stamping photos ----------------------------------------------------------
