@@ -34,6 +34,9 @@ TILE = "tile"
 # A border is "plain" when this share of its pixels lie within UNIFORM_DISTANCE of its median colour.
 UNIFORM_SHARE = 0.9
 UNIFORM_DISTANCE = 24.0
+# The model's 320-px prediction, upscaled, leaves a haze of alpha 1..4 over the whole frame:
+# invisible (under 2 %), but it would stop --trim from trimming anything. Cleared to 0.
+MODEL_HAZE = 4
 # Colour key: a pixel this close to its neighbourhood's solid colour counts as solid.
 OPAQUE_SNAP = 0.95
 
@@ -361,7 +364,8 @@ def extract(logo: Image.Image, spec: WatermarkSpec, config=None, session=None) -
         background = spec.key_color or detect_background(logo)[0]
         alpha = multiply_alpha(color_key(rgb, background, spec.tolerance, spec.softness), own)
     else:
-        alpha = multiply_alpha(model_alpha(rgb, config, session), own)
+        mask = model_alpha(rgb, config, session).point(lambda v: 0 if v <= MODEL_HAZE else v)
+        alpha = multiply_alpha(mask, own)
         color, plain = detect_background(logo)
         background = spec.key_color or (color if plain else None)
     out = rgb.convert("RGBA")
