@@ -172,12 +172,15 @@ def detect_background(image: Image.Image) -> tuple[RGB, bool]:
 
 
 def _local_max(a: np.ndarray, reach: int) -> np.ndarray:
-    """Maximum over a (2·reach+1)² window around each pixel (separable; edges replicate)."""
+    """Maximum over a (2·reach+1)² window around each pixel (separable, in place; edges replicate)."""
     out = a
     for axis in (0, 1):
         p = np.pad(out, [(reach, reach) if i == axis else (0, 0) for i in range(2)], mode="edge")
         n = out.shape[axis]
-        out = np.max([np.take(p, range(k, k + n), axis=axis) for k in range(2 * reach + 1)], axis=0)
+        window = (lambda k: p[k:k + n]) if axis == 0 else (lambda k: p[:, k:k + n])
+        out = window(0).copy()
+        for k in range(1, 2 * reach + 1):
+            np.maximum(out, window(k), out=out)
     return out
 
 

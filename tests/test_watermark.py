@@ -520,3 +520,11 @@ def test_parse_rgb(text, rgb):
 def test_parse_rgb_refuses(text):
     with pytest.raises(ValueError, match="colour"):
         W.parse_rgb(text)
+
+
+def test_local_max_matches_brute_force():
+    a = np.random.default_rng(0).random((37, 53)).astype(np.float32)
+    r = 3
+    p = np.pad(a, r, mode="edge")
+    brute = np.array([[p[y:y + 2 * r + 1, x:x + 2 * r + 1].max() for x in range(53)] for y in range(37)])
+    assert np.array_equal(W._local_max(a, r), brute)
