@@ -31,7 +31,7 @@ MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 
 
-def thumbnail(image: Image.Image, side: int) -> Image.Image:
+def thumbnail(image: Image.Image, side: int) -> Image.Image:  # for the mark (photos are decoded small)
     small = image.copy()
     small.thumbnail((side, side), Image.Resampling.LANCZOS)
     return small
@@ -157,9 +157,17 @@ def model_extract(logo: Image.Image, ident: str, spec: W.WatermarkSpec) -> W.Wat
 
 
 def build(logo: Image.Image, ident: str, spec: W.WatermarkSpec) -> W.Watermark:
+    """The watermark, remembered for the last (logo, settings): moving a placement control costs nothing."""
+    key = (ident, spec, common.settings().config)
+    memo = st.session_state.get("wm_memo")
+    if memo and memo[0] == key:
+        return memo[1]
     if W.choose_source(logo, spec.source) == "model":
-        return W.finish(model_extract(logo, ident, spec), spec)
-    return W.make_watermark(logo, spec)
+        wm = W.finish(model_extract(logo, ident, spec), spec)
+    else:
+        wm = W.make_watermark(logo, spec)
+    st.session_state["wm_memo"] = (key, wm)
+    return wm
 
 
 def preview_placement(placement: W.PlacementSpec, factor: float) -> W.PlacementSpec:
@@ -168,15 +176,17 @@ def preview_placement(placement: W.PlacementSpec, factor: float) -> W.PlacementS
     return replace(placement, margin=shrink(placement.margin), spacing=shrink(placement.spacing))
 
 
-def stamped_file(photo: Image.Image, mark: Image.Image, placement: W.PlacementSpec) -> bytes:
+def stamped_file(data: bytes, mark: Image.Image, placement: W.PlacementSpec) -> bytes:
+    """Full size, decoded only when the download is asked for (previews use a capped decode)."""
+    photo = W.load_photo(data)
     return W.encode_photo(W.stamp(photo, mark, placement), W.photo_format(photo))
 
 
-def zip_of(items: list[tuple[str, Image.Image]], mark: Image.Image, placement: W.PlacementSpec) -> bytes:
+def zip_of(items: list[tuple[str, bytes]], mark: Image.Image, placement: W.PlacementSpec) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:  # JPEG/PNG/WebP are compressed already
-        for name, photo in items:
-            zf.writestr(name, stamped_file(photo, mark, placement))
+        for name, data in items:  # one photo in memory at a time
+            zf.writestr(name, stamped_file(data, mark, placement))
     return buf.getvalue()
 
 
@@ -251,25 +261,26 @@ with view:
                        "image/png", key="wm_dl_mask", on_click="ignore", icon=":material/download:", width="stretch")
 
     st.divider()
-    photos: list[tuple[str, Image.Image]] = []
+    photos: list[tuple[str, bytes, Image.Image]] = []  # name, file, preview-sized photo
     for name, data in photo_inputs():
         try:
-            photos.append((name, W.load_photo(data)))
+            photos.append((name, data, W.load_photo(data, max_size=PREVIEW_SIDE)))
         except ImageLoadError as exc:
             common.show_error(name, exc)  # the other photos still go through
-    names = out_names(photos)
-    grid = st.columns(2 if len(photos) > 1 else 1)
-    for i, ((name, photo), out) in enumerate(zip(photos, names)):
-        with grid[i % len(grid)]:
-            shown = thumbnail(photo, PREVIEW_SIDE)
-            factor = shown.width / photo.width
-            st.image(W.stamp(shown, mark, preview_placement(placement, factor)),
-                     caption=f"{name} — {photo.width}×{photo.height} {photo.mode}", width="stretch")
-            st.download_button(f"Download {out}", functools.partial(stamped_file, photo, mark, placement), out,
-                               MIME[W.photo_format(photo)], key=f"wm_dl_photo_{i}", on_click="ignore",
-                               icon=":material/download:")
-    if len(photos) > 1:
+    names = out_names([(name, shown) for name, _, shown in photos])
+    if len(photos) > 1:  # above the previews, which can run long
         st.download_button(f"Download all {len(photos)} stamped photos (zip)",
-                           functools.partial(zip_of, list(zip(names, (p for _, p in photos))), mark, placement),
+                           functools.partial(zip_of, [(out, data) for out, (_, data, _) in zip(names, photos)],
+                                             mark, placement),
                            f"{base}-watermarked.zip", "application/zip", key="wm_dl_zip", on_click="ignore",
                            icon=":material/folder_zip:", type="primary")
+    grid = st.columns(2 if len(photos) > 1 else 1)
+    for i, ((name, data, shown), out) in enumerate(zip(photos, names)):
+        with grid[i % len(grid)]:
+            w, h = shown.info["original_size"]
+            factor = shown.width / w
+            st.image(W.stamp(shown, mark, preview_placement(placement, factor)),
+                     caption=f"{name} — {w}×{h} {shown.mode}", width="stretch")
+            st.download_button(f"Download {out}", functools.partial(stamped_file, data, mark, placement), out,
+                               MIME[W.photo_format(shown)], key=f"wm_dl_photo_{i}", on_click="ignore",
+                               icon=":material/download:")

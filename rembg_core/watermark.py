@@ -420,14 +420,15 @@ def load_logo(source: ImageSource) -> Image.Image:
     return logo
 
 
-def load_photo(source: ImageSource) -> Image.Image:
+def load_photo(source: ImageSource, max_size: int | None = None) -> Image.Image:
     """A photo in displayed orientation (EXIF applied), in a mode `stamp` keeps.
 
-    Loading goes through imageio.load_image (limits, clear errors). Greyscale stays greyscale
-    (L / LA); everything else becomes RGB, or RGBA when it has transparency. ICC profile is
-    kept in `.info["icc_profile"]`; EXIF is not carried over (the pixels are already upright).
+    Loading goes through imageio.load_image (limits, clear errors; `max_size` caps the longest
+    side, for previews). Greyscale stays greyscale (L / LA); everything else becomes RGB, or RGBA
+    when it has transparency. The ICC profile is kept in `.info["icc_profile"]` and the full
+    size in `.info["original_size"]`; EXIF is not carried over (the pixels are already upright).
     """
-    loaded = load_image(source)
+    loaded = load_image(source, max_size=max_size)
     mode, has_alpha = _source_mode(source)
     alpha = loaded.alpha
     if alpha is None and has_alpha:  # an opaque RGBA file is still an RGBA file
@@ -442,6 +443,7 @@ def load_photo(source: ImageSource) -> Image.Image:
         photo.putalpha(alpha)
     if loaded.icc_profile:
         photo.info["icc_profile"] = loaded.icc_profile
+    photo.info["original_size"] = loaded.original_size
     photo.format = loaded.format  # type: ignore[attr-defined]  # the format we read, for choosing an output
     return photo
 

@@ -8,6 +8,7 @@ buttons. (How long that takes is a person's business; the test only checks what 
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -72,4 +73,21 @@ def test_designer_downloads_a_white_30_percent_mark_and_a_stamped_photo(server, 
     m = round(0.03 * 800)
     assert diff[800 - m - h:800 - m, 1200 - m - w:1200 - m].max() > 100  # the mark is in the bottom-right
     assert diff[:400, :600].max() < 40  # the top-left is the photo (JPEG re-encoding aside)
+
+    # several photos: one zip with each stamped at full size, formats kept
+    second = tmp_path / "poster.png"
+    Image.new("RGBA", (500, 700), (200, 200, 60, 255)).save(second)
+    uploads.nth(1).set_input_files(str(second))  # added to the uploader's list
+    page.wait_for_selector("text=poster.png — 500×700 RGBA", timeout=60_000)
+    settle(page)
+    assert_no_exception(page)
+    with page.expect_download(timeout=120_000) as got:
+        page.get_by_role("button", name="Download all 2 stamped photos (zip)").click()
+    assert got.value.suggested_filename == "acme-logo-watermarked.zip"
+    with zipfile.ZipFile(got.value.path()) as zf:
+        assert sorted(zf.namelist()) == ["holiday-watermarked.jpg", "poster-watermarked.png"]
+        poster = Image.open(io.BytesIO(zf.read("poster-watermarked.png")))
+        assert poster.mode == "RGBA" and poster.size == (500, 700)
+        assert Image.open(io.BytesIO(zf.read("holiday-watermarked.jpg"))).size == (1200, 800)
+    page.screenshot(path=artifacts / "browser-watermark-two-photos.png")
     page.close()
