@@ -184,6 +184,17 @@ def _local_max(a: np.ndarray, reach: int) -> np.ndarray:
     return out
 
 
+def _distance(image: Image.Image, color: RGB) -> np.ndarray:
+    """Euclidean RGB distance of every pixel to `color`, float32, one channel at a time (bounded memory)."""
+    rgb = np.asarray(image.convert("RGB"))
+    d2 = np.zeros(rgb.shape[:2], np.float32)
+    for c in range(3):
+        t = rgb[..., c].astype(np.float32)
+        t -= color[c]
+        d2 += t * t
+    return np.sqrt(d2, out=d2)
+
+
 def color_key(image: Image.Image, key: RGB, tolerance: float = 16.0, softness: float = 64.0,
               reach: int = 3) -> Image.Image:
     """Alpha (L) from each pixel's colour distance d to `key` (Euclidean, 8-bit RGB).
@@ -193,8 +204,7 @@ def color_key(image: Image.Image, key: RGB, tolerance: float = 16.0, softness: f
     (the solid colour next to the edge), but never less than tolerance + softness. Pixels within
     `tolerance` of the key are transparent; softness 0 gives a hard key.
     """
-    a = np.asarray(image.convert("RGB"), dtype=np.float32)
-    d = np.linalg.norm(a - np.asarray(key, np.float32), axis=2)
+    d = _distance(image, key)
     if softness <= 0:
         return Image.fromarray(((d > tolerance) * 255).astype(np.uint8), "L")
     full = np.maximum(_local_max(d, reach) if reach > 0 else d, tolerance + softness)
@@ -239,13 +249,16 @@ def defringe(image: Image.Image, background: RGB) -> Image.Image:
     A soft edge pixel of a logo on white is the logo colour mixed with white; shown on a dark
     photo it would glow. Opaque and fully transparent pixels are left alone.
     """
-    rgba = np.asarray(_rgba(image), dtype=np.float32)
-    a = rgba[..., 3:4] / 255.0
+    out = np.array(_rgba(image))  # a writable copy
+    a = out[..., 3].astype(np.float32) / 255.0
     soft = (a > 0) & (a < 1)
-    c = rgba[..., :3]
-    f = (c - (1.0 - a) * np.asarray(background, np.float32)) / np.where(a > 0, a, 1.0)
-    out = np.asarray(_rgba(image)).copy()
-    out[..., :3] = np.where(soft, np.rint(np.clip(f, 0, 255)), c).astype(np.uint8)
+    safe = np.where(soft, a, 1.0)
+    for c in range(3):  # channel by channel: a few float32 planes, not an H×W×4 float copy
+        f = out[..., c].astype(np.float32)
+        f -= (1.0 - a) * background[c]
+        f /= safe
+        np.clip(np.rint(f, out=f), 0, 255, out=f)
+        out[..., c] = np.where(soft, f, out[..., c])
     return Image.fromarray(out, "RGBA")
 
 
@@ -379,7 +392,7 @@ def extract(logo: Image.Image, spec: WatermarkSpec, config=None, session=None) -
 def finish(wm: Watermark, spec: WatermarkSpec) -> Watermark:
     """Every step after the alpha source, in the order the module docstring gives."""
     im = wm.image
-    if spec.defringe and wm.background is not None:
+    if spec.defringe and wm.background is not None and spec.tint is None:  # a tint replaces colour anyway
         im = defringe(im, wm.background)
     if spec.threshold is not None:
         im = threshold_alpha(im, spec.threshold)

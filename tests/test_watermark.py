@@ -528,3 +528,23 @@ def test_local_max_matches_brute_force():
     p = np.pad(a, r, mode="edge")
     brute = np.array([[p[y:y + 2 * r + 1, x:x + 2 * r + 1].max() for x in range(53)] for y in range(37)])
     assert np.array_equal(W._local_max(a, r), brute)
+
+
+def test_previews_on_checker_and_solid():
+    board = np.asarray(W.checkerboard((24, 12), cell=6))
+    assert tuple(board[0, 0]) == W.CHECKER_LIGHT and tuple(board[0, 6]) == W.CHECKER_DARK
+    assert tuple(board[6, 6]) == W.CHECKER_LIGHT
+    mark = rgba((4, 4), (255, 255, 255, 128))
+    out = W.on_background(mark, (0, 0, 0), border=2)
+    assert out.mode == "RGB" and out.size == (8, 8)
+    assert out.getpixel((0, 0)) == (0, 0, 0) and out.getpixel((3, 3)) == (128, 128, 128)
+
+
+def test_tint_skips_defringe_but_greyscale_keeps_it():
+    im, _, _ = mixed_logo()
+    tinted = W.make_watermark(im, W.WatermarkSpec(source="key", tint=(255, 255, 255)))
+    assert (np.asarray(tinted.image)[..., :3] == 255).all()
+    grey = np.asarray(W.make_watermark(im, W.WatermarkSpec(source="key", greyscale=True)).image)
+    plain = np.asarray(W.make_watermark(im, W.WatermarkSpec(source="key", greyscale=True, defringe=False)).image)
+    soft = (grey[..., 3] > 0) & (grey[..., 3] < 255)
+    assert (grey[soft][:, 0] < plain[soft][:, 0]).all()  # un-mixed edges are darker (less white in them)
