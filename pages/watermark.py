@@ -22,7 +22,7 @@ from rembg_core.errors import ImageLoadError, ModelError
 PREVIEW_SIDE = 900  # px: what the browser gets for a stamped photo; downloads are full size
 SWATCH_SIDE = 420  # px: the mark on checker / light / dark
 LIGHT_BG, DARK_BG = (246, 246, 244), (28, 30, 34)
-SOURCE_LABELS = {"auto": "Auto", "key": "Colour key", "model": "Model (u2net)", "alpha": "Own transparency"}
+SOURCE_LABELS = {"auto": "Auto", "key": "Colour key", "model": "Model (background removal)", "alpha": "Own transparency"}
 EDGE_LABELS = ("As it is", "Hard (threshold)", "Feathered")
 COLOR_LABELS = ("White", "Black", "Original colours", "Greyscale", "Custom tint")
 POSITION_LABELS = {p: p.replace("-", " ").capitalize() for p in W.POSITIONS} | {W.TILE: "Tiled, all over"}
@@ -57,7 +57,8 @@ def logo_input() -> tuple[str, bytes]:
 def photo_inputs() -> list[tuple[str, bytes]]:
     uploads = st.file_uploader("Photos to stamp (optional)", type=common.UPLOAD_TYPES, key="wm_photos",
                                accept_multiple_files=True,
-                               help="Previewed and stamped at full size. Nothing uploaded: a sample photo.")
+                               help="Previews are scaled down; downloads are stamped at full size. "
+                                    "Nothing uploaded: a sample photo.")
     if uploads:
         return [(u.name, u.getvalue()) for u in uploads]
     available = samples.available()
@@ -133,12 +134,15 @@ def placement_controls() -> W.PlacementSpec:
     scale = st.slider("Width (% of the photo's width)", 2, 100, 20, format="%d %%", key="wm_scale") / 100
     tile = position == W.TILE
     c1, c2 = st.columns(2)
-    margin = int(c1.number_input("Margin (px, 0 = auto 3 %)", 0, 5000, 0, step=4, key="wm_margin",
-                                 disabled=tile))
-    spacing = int(c2.number_input("Tile spacing (px, 0 = auto)", 0, 5000, 0, step=10, key="wm_spacing",
-                                  disabled=not tile))
+    # empty = automatic (3 % of the shorter side; the mark's height), so 0 stays a real choice
+    margin = c1.number_input("Margin (px)", 0, 5000, None, step=4, key="wm_margin", disabled=tile,
+                             placeholder="auto: 3 %")
+    spacing = c2.number_input("Tile spacing (px)", 0, 5000, None, step=10, key="wm_spacing", disabled=not tile,
+                              placeholder="auto")
     angle = float(st.slider("Rotation (°, counter-clockwise)", -180, 180, 30 if tile else 0, key=f"wm_angle_{tile}"))
-    return W.PlacementSpec(position=position, scale=scale, margin=margin or None, spacing=spacing or None, angle=angle)
+    return W.PlacementSpec(position=position, scale=scale, angle=angle,
+                           margin=None if margin is None else int(margin),
+                           spacing=None if spacing is None else int(spacing))
 
 
 # --- work ------------------------------------------------------------------------------------

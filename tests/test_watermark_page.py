@@ -68,6 +68,7 @@ def test_designer_flow_logo_and_photo():
     assert at.slider(key="wm_opacity").value == 30
     assert at.checkbox(key="wm_trim").value is True
     assert at.selectbox(key="wm_position").value == "bottom-right"
+    assert at.number_input(key="wm_margin").value is None  # automatic: 3 % of the shorter side
     expected = W.make_watermark(W.sample_logo(), W.WatermarkSpec(trim=True, tint=(255, 255, 255), opacity=0.3))
     w, h = expected.image.size
     assert any(f"**acme.png** → {w}×{h} px watermark" in m.value for m in at.markdown)
@@ -126,6 +127,9 @@ def test_edges_canvas_and_tiling():
     assert any("324×324 px watermark" in m.value for m in at.markdown)  # 300 + 2 × 12, square
     assert at.slider(key="wm_angle_True").value == 30  # tiles start on a diagonal
     assert at.number_input(key="wm_spacing").disabled is False
+    assert at.number_input(key="wm_spacing").value is None  # automatic until set
+    at.number_input(key="wm_spacing").set_value(0).run()  # tiles edge to edge
+    no_exception(at)
     assert len(at.get("image")) == 4
 
 
