@@ -136,9 +136,9 @@ def placement_controls() -> W.PlacementSpec:
     c1, c2 = st.columns(2)
     # empty = automatic (3 % of the shorter side; the mark's height), so 0 stays a real choice
     margin = c1.number_input("Margin (px)", 0, 5000, None, step=4, key="wm_margin", disabled=tile,
-                             placeholder="auto: 3 %")
+                             placeholder="auto", help="Distance from the photo's edges; empty = 3 % of its shorter side.")
     spacing = c2.number_input("Tile spacing (px)", 0, 5000, None, step=10, key="wm_spacing", disabled=not tile,
-                              placeholder="auto")
+                              placeholder="auto", help="Gap between tiles; empty = the mark's height.")
     angle = float(st.slider("Rotation (°, counter-clockwise)", -180, 180, 30 if tile else 0, key=f"wm_angle_{tile}"))
     return W.PlacementSpec(position=position, scale=scale, angle=angle,
                            margin=None if margin is None else int(margin),
