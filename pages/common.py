@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 from PIL import Image
 
 from rembg_core import memory, models, samples, session
@@ -24,6 +25,14 @@ from rembg_core.idle import IdleReleaser
 from rembg_core.errors import ImageLoadError, ModelChecksumError, ModelError
 from rembg_core.imageio import encode
 from rembg_core.session import ModelSession, SessionConfig
+
+# Streamlit treats a `pages/` folder as its old multipage layout until the first st.navigation call,
+# so the very first visit to a fresh server straight at /watermark would run that script without
+# app.py's frame (no sidebar, "app" and "common" listed as pages). Leave that mode and rerun
+# through app.py, which resolves the same URL with st.navigation.
+if PagesManager.uses_pages_directory:
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 # Session-state keys of the shared sidebar, with the value a page sees when no sidebar was drawn.
 K_MODEL, K_ARENA, K_PATTERN, K_SHRINK, K_THREADS, K_MAX_SIZE = (
