@@ -233,7 +233,7 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {c['input']} | {c['size'][0]}×{c['size'][1]} | {c['cap'] or '—'} | {fmt(o)} | {fmt(r)} | "
             f"{fmt(o / r if o and r else None, '.2f', '×')} | {fmt(og and og / MB, '.0f', ' MB')} | "
-            f"{fmt(rg and rg / MB, '.0f', ' MB')} | {fmt(og / rg if og and rg else None, '.2f', '×')} | "
+            f"{fmt(rg and rg / MB, '.0f', ' MB')} | {fmt(og / rg if og is not None and rg and rg >= 4 * MB else None, '.2f', '×')} | "
             f"{fmt(so, '.0%')} / {fmt(sr, '.0%')}{f' ({fails} failed)' if fails else ''} |")
     bare = next(c for c in report["compare"] if "bare" in c)
     lines += ["", f"Bare `session.run` on a ready 320×320 tensor: median {fmt(med(bare['bare'], 'seconds'))} s "
@@ -272,6 +272,16 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def slim(report: dict) -> dict:
+    """The saved results without the sweep's RSS timelines (they are in `bench --json` output)."""
+    sw = report.get("sweep")
+    if sw:
+        report = dict(report, sweep=dict(sw, records=[dict(r, trace=None) for r in sw["records"]]))
+    if report.get("idle"):
+        report = dict(report, idle=dict(report["idle"], trace=None))
+    return report
+
+
 def write_doc(text: str) -> None:
     doc = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     if BEGIN not in doc or END not in doc:
@@ -303,7 +313,7 @@ def main() -> int:
         if args.sweep_json:
             report["sweep"] = json.loads(Path(args.sweep_json).read_text())
             report["sweep_note"] = "sweep run separately: python -m rembg_core bench --configs full"
-        Path(args.render).write_text(json.dumps(report, indent=1))
+        Path(args.render).write_text(json.dumps(slim(report), indent=1))
         text = markdown(report)
         print(text) if (args.print or args.no_docs) else write_doc(text)
         return 0
@@ -332,7 +342,7 @@ def main() -> int:
     report["seconds"] = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    out.write_text(json.dumps(slim(report), indent=1))
     text = markdown(report)
     if args.print or args.no_docs:
         print(text)
