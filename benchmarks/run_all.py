@@ -191,7 +191,7 @@ def sweep_part(image: str, repeats: int) -> dict:
         print(f"[sweep {done}/{total}] {r.config.name}: "
               + (f"{r.median_latency:.3f} s, retained {r.retained / MB:.0f} MB" if r.ok else r.reason), flush=True)
 
-    return sweep(image, "flags", repeats=repeats, progress=progress).to_dict()
+    return sweep(image, "full", repeats=repeats, progress=progress).to_dict()
 
 
 def idle_part(image: str) -> dict:
@@ -233,7 +233,7 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {c['input']} | {c['size'][0]}×{c['size'][1]} | {c['cap'] or '—'} | {fmt(o)} | {fmt(r)} | "
             f"{fmt(o / r if o and r else None, '.2f', '×')} | {fmt(og and og / MB, '.0f', ' MB')} | "
-            f"{fmt(rg and rg / MB, '.0f', ' MB')} | {fmt(og / rg if og and rg else None, '.2f', '×')} | "
+            f"{fmt(rg and rg / MB, '.0f', ' MB')} | {fmt(og / rg if og is not None and rg and rg >= 4 * MB else None, '.2f', '×')} | "
             f"{fmt(so, '.0%')} / {fmt(sr, '.0%')}{f' ({fails} failed)' if fails else ''} |")
     bare = next(c for c in report["compare"] if "bare" in c)
     lines += ["", f"Bare `session.run` on a ready 320×320 tensor: median {fmt(med(bare['bare'], 'seconds'))} s "
@@ -244,7 +244,7 @@ def markdown(report: dict) -> str:
         lines.append(f"| {t['target']} ({t['detail']}) | {fmt(t['value'], '.2f', '×')} | ≤ {t['limit']}× | {met} |")
     sw = report.get("sweep")
     if sw:
-        lines += ["", f"### Session flags, each in a fresh process ({Path(sw['image']).name}, "
+        lines += ["", f"### Session configs (`--configs full`), each in a fresh process ({Path(sw['image']).name}, "
                   f"{sw['warmups']} warm-ups + {sw['repeats']} repeats)", "",
                   "| config | s / image | spread | baseline | peak | retained (after − baseline) | after trim | release ratio | Pareto |",
                   "|---|---|---|---|---|---|---|---|---|"]
@@ -256,6 +256,8 @@ def markdown(report: dict) -> str:
                 f"| {r['config']['name']} | {fmt(r['median_latency'])} | {fmt(r['spread'], '.0%')} | "
                 f"{r['baseline'] / MB:.0f} MB | {r['peak'] / MB:.0f} MB | {r['retained'] / MB:.0f} MB | "
                 f"{r['after_trim'] / MB:.0f} MB | {fmt(r['release_ratio'], '.2f')} | {'yes' if r['pareto'] else ''} |")
+        if report.get("sweep_note"):
+            lines += ["", f"({report['sweep_note']}, at the same time as the comparison above.)"]
         lines += ["", f"{sw['recommendation']}"] + [f"- warning: {w}" for w in sw["warnings"]]
     idle = report.get("idle")
     if idle and idle["ok"]:
@@ -268,6 +270,16 @@ def markdown(report: dict) -> str:
     elif idle:
         lines += ["", f"Idle policy probe failed: {idle['reason']}"]
     return "\n".join(lines)
+
+
+def slim(report: dict) -> dict:
+    """The saved results without the sweep's RSS timelines (they are in `bench --json` output)."""
+    sw = report.get("sweep")
+    if sw:
+        report = dict(report, sweep=dict(sw, records=[dict(r, trace=None) for r in sw["records"]]))
+    if report.get("idle"):
+        report = dict(report, idle=dict(report["idle"], trace=None))
+    return report
 
 
 def write_doc(text: str) -> None:
@@ -286,11 +298,25 @@ def main() -> int:
     ap.add_argument("--fixtures", default=None, help="comma-separated fixture stems (default: all)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per process")
     ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument("--sweep-json", default=None,
+                    help="use a sweep saved by `python -m rembg_core bench --configs full --json F` instead of running one")
     ap.add_argument("--no-idle", action="store_true")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
     ap.add_argument("--print", action="store_true", help="print the markdown block")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
+    ap.add_argument("--render", metavar="JSON", default=None,
+                    help="measure nothing: re-render the markdown from a saved results file")
     args = ap.parse_args()
+
+    if args.render:
+        report = json.loads(Path(args.render).read_text())
+        if args.sweep_json:
+            report["sweep"] = json.loads(Path(args.sweep_json).read_text())
+            report["sweep_note"] = "sweep run separately: python -m rembg_core bench --configs full"
+        Path(args.render).write_text(json.dumps(slim(report), indent=1))
+        text = markdown(report)
+        print(text) if (args.print or args.no_docs) else write_doc(text)
+        return 0
 
     report = {"command": "python benchmarks/run_all.py " + " ".join(sys.argv[1:]), "runs": args.runs,
               "machine": machine()}
@@ -306,7 +332,9 @@ def main() -> int:
         report["compare"] = compare(inputs, args.runs, args.timeout)
     report["targets"] = targets(report["compare"])
     sweep_image = str(PEER / "fixtures" / UPSCALE_SOURCE)
-    if not args.no_sweep:
+    if args.sweep_json:
+        report["sweep"] = json.loads(Path(args.sweep_json).read_text())
+    elif not args.no_sweep:
         report["sweep"] = sweep_part(sweep_image, repeats=max(args.runs, 3))
     if not args.no_idle:
         report["idle"] = idle_part(sweep_image)
@@ -314,7 +342,7 @@ def main() -> int:
     report["seconds"] = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    out.write_text(json.dumps(slim(report), indent=1))
     text = markdown(report)
     if args.print or args.no_docs:
         print(text)
