@@ -49,8 +49,10 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
         return st.container()
 
 
+@st.fragment(run_every=common.RSS_REFRESH_SECONDS)
 def memory_footer() -> None:
-    # Drawn after the page ran, so the figure includes what the page just did.
+    # A fragment that redraws itself: a page's st.stop() would cut off anything drawn after it,
+    # and a figure drawn once before the page ran would be stale by one run.
     st.caption(f"Server RSS now: **{common.mb(memory.rss())}** (the whole Streamlit process, all users)")
     common.release_control("sidebar_release")
 
@@ -60,21 +62,27 @@ def ensure_model(name: str) -> bool:
     if models.is_available(name):
         return True
     failed = st.session_state.get(f"fetch_failed_{name}")
-    if failed and not st.button(f"Retry downloading {name}", key=f"retry_{name}"):
-        st.error(f"**{name}**: {failed}")
-        return False
+    if failed:
+        box = st.empty()
+        with box.container():
+            st.error(f"**{name}**: {failed}")
+            st.caption(f"{models.DEFAULT_MODEL} (the default) comes with `make run`; pick it in the sidebar, "
+                       f"or retry once {name}'s source is reachable.")
+            retry = st.button(f"Retry downloading {name}", key=f"retry_{name}")
+        if not retry:
+            return False
+        box.empty()
     bar = st.progress(0.0, text=f"Fetching model {name}…")
 
     def progress(message: str, done: int, total: int | None) -> None:
         bar.progress(min(1.0, done / total) if total else 0.0, text=message)
 
     try:
-        models.fetch(name, progress)
+        models.fetch(name, progress, timeout=20)  # a blocked network should not hang the page for minutes
     except ModelError as exc:
         bar.empty()
         st.session_state[f"fetch_failed_{name}"] = str(exc)
-        st.error(f"**{name}**: {exc}")
-        return False
+        st.rerun()  # the next run shows the failure with its hint and a retry button
     bar.empty()
     st.session_state.pop(f"fetch_failed_{name}", None)
     return True
@@ -96,10 +104,7 @@ def page_list() -> list:
 
 
 page = st.navigation(page_list())
-footer = sidebar()
-try:
-    if ensure_model(st.session_state[common.K_MODEL]):
-        page.run()
-finally:  # also when the page called st.stop()
-    with footer:
-        memory_footer()
+with sidebar():
+    memory_footer()
+if ensure_model(st.session_state[common.K_MODEL]):
+    page.run()
