@@ -11,7 +11,7 @@ into a temporary folder that is deleted afterwards. Modes:
 - pipelined  run_batch(pipelined=True), results streamed into a zip
 - rembg      rembg.remove(bytes, session=new_session("u2netp")) in a loop into a zip
              (rembg's own folder command `rembg p` needs the rembg[cli] extras: gradio and more)
-- cache      pipelined with a result cache: first pass fills it, second pass is served from it
+- cache      the default (serial) engine with a result cache: the first pass fills it, the second is served from it
 
 `--paired` instead interleaves serial/pipelined x ORT spinning on/off in one process (the
 fair comparison on a busy machine); `--no-spin` turns ORT's spin-waiting off for every mode.
@@ -219,7 +219,7 @@ def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
                 rss_items, errors = [], 0
                 t0 = time.perf_counter()
                 with zip_writer(out / f"{mode}{p}.zip") as add:
-                    for r in run_batch(items, config, cache=cache, pipelined=(mode != "serial"), session=session):
+                    for r in run_batch(items, config, cache=cache, pipelined=(mode == "pipelined"), session=session):
                         if r.ok:
                             add(r.output_name, r.data)
                         else:

@@ -102,8 +102,10 @@ def options() -> tuple[RemoveOptions, bool, bool]:
     use_cache = c5.toggle("Result cache", value=True, key="batch_cache",
                           help="Reuse results for identical input bytes, options and model (sha256 keys, on disk).")
     with st.expander("Engine"):
-        pipelined = st.toggle("Overlap decode, inference and encode (threads)", value=True, key="batch_pipelined",
-                              help=f"At most {LIMITS.max_in_flight} images are in memory at once either way.")
+        pipelined = st.toggle("Overlap decode, inference and encode (threads)", value=False, key="batch_pipelined",
+                              help=f"Pipelined keeps up to {LIMITS.max_in_flight} images in memory, serial one. "
+                                   "On 2 cores with ONNX Runtime's default thread spinning both are equally fast "
+                                   "(docs/BENCHMARKS.md, Batch).")
     return (RemoveOptions(max_size=common.settings().max_size, only_mask=only_mask, post_process_mask=post,
                           crop=crop, format=fmt), use_cache, pipelined)
 
@@ -194,7 +196,7 @@ def show(b: BatchRun) -> None:
 
 st.title("Batch")
 st.caption("Many images or a zip in, one zip out. Images are decoded, cut out and encoded a few at a time, "
-           f"so memory stays flat however long the batch (at most {LIMITS.max_in_flight} in flight).")
+           f"so memory stays flat however long the batch.")
 settings = common.settings()
 source = st.radio("Images from", ["Upload", "Sample set"], horizontal=True, key="batch_source")
 if source == "Upload":

@@ -11,9 +11,10 @@ given back only when its result is yielded, and every stage drops its images bef
 the item on. Results carry encoded bytes only, so a caller that writes them out and lets go
 (the CLI, `zip_writer`) holds nothing per image.
 
-In pipelined mode three threads overlap the work — read+decode, inference, encode — with the
-caller's loop; in serial mode one loop does all of it. Which is faster on 2 cores is measured
-in docs/BENCHMARKS.md ("Batch").
+Serial mode (the default) does all of it in the caller's loop. Pipelined mode overlaps the
+work in three threads — read+decode, inference, encode. Measured on 2 cores (docs/BENCHMARKS.md,
+"Batch"): with ONNX Runtime's default spin-waiting the two are equally fast and serial holds one
+image instead of three; with spinning off, pipelined is about 10 % faster.
 """
 
 from __future__ import annotations
@@ -447,7 +448,7 @@ _DONE = object()
 def run_batch(items: Sequence[BatchItem], config: SessionConfig | None = None,
               options: RemoveOptions = RemoveOptions(), *, cache: ResultCache | None = None,
               limits: BatchLimits = BatchLimits(), progress: Progress | None = None,
-              pipelined: bool = True, gauge: Gauge | None = None,
+              pipelined: bool = False, gauge: Gauge | None = None,
               session: ModelSession | None = None) -> Iterator[ItemResult]:
     """One ItemResult per item, in order. Raises only ModelError (before the first result).
 

@@ -135,7 +135,7 @@ def test_in_flight_images_are_bounded_with_a_slow_consumer(pipelined):
 def test_abandoned_batch_stops_its_threads():
     items = [BatchItem(f"{i}.jpg", f"{i}.jpg", read=lambda: jpeg((48, 48))) for i in range(20)]
     before = {t.name for t in threading.enumerate()}
-    gen = run_batch(items, limits=BatchLimits(max_in_flight=2))
+    gen = run_batch(items, limits=BatchLimits(max_in_flight=2), pipelined=True)
     next(gen)
     gen.close()
     left = [t for t in threading.enumerate() if t.name.startswith("batch-") and t.name not in before and t.is_alive()]
@@ -370,7 +370,7 @@ def test_a_bug_inside_the_pipeline_raises_instead_of_hanging():
 
     items = [BatchItem("a.jpg", "a.jpg", read=lambda: jpeg((32, 32))), BatchItem("b.jpg", "b.jpg", read=explode)]
     with pytest.raises(RuntimeError, match="batch engine failed") as info:
-        list(run_batch(items))
+        list(run_batch(items, pipelined=True))
     assert isinstance(info.value.__cause__, Bug)
 
 

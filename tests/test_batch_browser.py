@@ -74,8 +74,9 @@ def test_upload_mixed_files_and_a_zip_download_the_results(server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(server, timeout=60_000)
+        page.wait_for_selector("text=Remove a background", timeout=120_000)  # the app's first run is done
         page.get_by_role("link", name="Batch").click()
-        page.wait_for_selector("text=Images or zip archives", timeout=60_000)
+        page.wait_for_selector("text=Images or zip archives", timeout=120_000)
         page.set_input_files("input[type=file]", uploads)
         page.get_by_text(f"Remove backgrounds of {len(uploads)} files").click()
         page.wait_for_selector("text=Download all results (zip)", timeout=240_000)
