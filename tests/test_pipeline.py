@@ -50,6 +50,20 @@ def test_parity_with_rembg_alpha_and_straight_colour(peer_fixtures, rembg_sessio
         assert edge_colour_error(theirs, source) > 5.0, path.name  # rembg's darkened fringe
 
 
+def test_cutout_keeps_every_visible_pixel_and_clears_the_rest():
+    from rembg_core.compose import cutout
+
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (40, 50), dtype=np.uint8)
+    alpha[::3] = 0
+    out = np.asarray(cutout(Image.fromarray(rgb), Image.fromarray(alpha)))
+    visible = alpha > 0
+    assert np.array_equal(out[..., :3][visible], rgb[visible])  # straight colour wherever alpha > 0
+    assert np.array_equal(out[..., 3], alpha)
+    assert not out[~visible].any()
+
+
 def test_golden_phash_matches_over_black(model_path):
     golden = Image.open(PEER_SUITE / "expected" / "anime-girl-1.u2netp.png")
     ours = remove(PEER_SUITE / "fixtures" / "anime-girl-1.jpg").image
