@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
 
@@ -10,7 +9,6 @@ from pages import common
 from rembg_core import memory, models
 from rembg_core.errors import ModelError
 
-HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="Rembg Lab", page_icon=":material/content_cut:", layout="wide",
                    initial_sidebar_state="expanded")
@@ -88,22 +86,16 @@ def ensure_model(name: str) -> bool:
     return True
 
 
-def page_list() -> list:
-    pages = [
-        st.Page("pages/remove.py", title="Remove background", icon=":material/content_cut:", default=True),
-    ]
-    # Pages written in other branches join the menu once their file exists.
-    optional = [("pages/batch.py", "Batch", ":material/burst_mode:"),
-                ("pages/watermark.py", "Watermark", ":material/branding_watermark:")]
-    pages += [st.Page(path, title=title, icon=icon) for path, title, icon in optional if (HERE / path).is_file()]
-    pages += [
-        st.Page("pages/memory_lab.py", title="Memory Lab", icon=":material/memory:"),
-        st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
-    ]
-    return pages
+PAGES = [
+    st.Page("pages/remove.py", title="Remove background", icon=":material/content_cut:", default=True),
+    st.Page("pages/batch.py", title="Batch", icon=":material/burst_mode:"),
+    st.Page("pages/watermark.py", title="Watermark", icon=":material/branding_watermark:"),
+    st.Page("pages/memory_lab.py", title="Memory Lab", icon=":material/memory:"),
+    st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
+]
 
 
-page = st.navigation(page_list())
+page = st.navigation(PAGES)
 with sidebar():
     memory_footer()
 if ensure_model(st.session_state[common.K_MODEL]):
