@@ -50,3 +50,20 @@ def subject_image(size: tuple[int, int] = (400, 300), mode: str = "RGB") -> Imag
     w, h = size
     ImageDraw.Draw(im).ellipse((w * 0.25, h * 0.2, w * 0.75, h * 0.8), fill=(200, 30, 30))
     return im.convert(mode) if mode != "RGB" else im
+
+
+@pytest.fixture(scope="module")
+def server(model_path):
+    """One real Streamlit server per test module (browser tests)."""
+    from tests.browser_support import streamlit_server
+
+    with streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from tests.browser_support import chromium
+
+    with chromium() as b:
+        yield b

@@ -1,92 +1,20 @@
 """End to end: a real `streamlit run app.py` driven by Debian's Chromium through Playwright.
 
-Playwright never downloads a browser here: it launches /usr/bin/chromium (`make chromium` installs it).
 Screenshots land in test-artifacts/ (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT, subject_image
+from tests.browser_support import VIEWPORT, assert_no_exception, settle, streamlit_server
+from tests.conftest import subject_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = Path(os.environ.get("REMBG_LAB_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1400, "height": 2200}  # tall: Streamlit's main area scrolls inside the page
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(model_path, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "_stcore/health", timeout=2) as resp:
-                    if resp.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not come up:\n{log.read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: run `make chromium` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def settle(page, timeout: float = 180_000) -> None:
-    """Wait until Streamlit has finished running the script (its 'running' widget is gone)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=timeout)
-    page.wait_for_timeout(500)
-
-
-def assert_no_exception(page) -> None:
-    assert page.locator("[data-testid=stException]").count() == 0, page.locator("[data-testid=stException]").first.inner_text()
 
 
 def test_remove_page_upload_cutout_chart_download(server, browser, artifacts, peer_fixtures):
@@ -169,3 +97,18 @@ def test_memory_lab_arena_on_vs_off_and_benchmark_page(server, browser, artifact
     assert_no_exception(page)
     page.screenshot(path=artifacts / "browser-benchmark.png")
     page.close()
+
+
+def test_first_visit_straight_to_a_page_url_gets_the_app_frame(browser):
+    """Streamlit runs a `pages/` folder in its legacy mode until st.navigation is first called:
+    on a fresh server, /watermark must still come through app.py (sidebar, page titles)."""
+    with streamlit_server() as url:  # fresh: no session has called st.navigation yet
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(url + "watermark")
+        page.wait_for_selector("text=Watermark studio", timeout=60_000)
+        settle(page)
+        sidebar = page.locator("[data-testid=stSidebar]").inner_text()
+        assert "Model and session" in sidebar and "Remove background" in sidebar
+        assert "common" not in sidebar.split()
+        assert_no_exception(page)
+        page.close()

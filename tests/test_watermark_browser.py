@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from rembg_core import watermark as W
-from tests.test_browser import VIEWPORT, assert_no_exception, browser, server, settle  # noqa: F401 (fixtures)
+from tests.browser_support import VIEWPORT, assert_no_exception, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
