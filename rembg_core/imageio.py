@@ -29,8 +29,9 @@ from .errors import (
     TruncatedImageError,
     UnsupportedFormatError,
 )
+from .limits import LIMITS
 
-DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_PIXELS = LIMITS.max_pixels  # 100 MP unless REMBG_LAB_MAX_PIXELS says otherwise
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
 
 # Formats a photo or logo arrives in. Pillow can open more (EPS runs Ghostscript, for one);
