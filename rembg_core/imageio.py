@@ -135,9 +135,9 @@ def _open(source: ImageSource, max_pixels: int | None = None) -> tuple[Image.Ima
         # Pillow's own guard (2 × MAX_IMAGE_PIXELS) fired while reading the header; say it in our terms
         _close(owned)
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        declared = f"{int(found.group(1)) / 1e6:.0f} MP" if found else "too many pixels"
+        declared = _mp(int(found.group(1))) if found else "too many pixels"
         limit = max_pixels or 2 * (Image.MAX_IMAGE_PIXELS or 0)
-        raise TooManyPixelsError(f"the header declares {declared}, over the {limit / 1e6:.0f} MP limit") from None
+        raise TooManyPixelsError(f"the header declares {declared}, over the {_mp(limit)} limit") from None
     except UnidentifiedImageError:
         _close(owned)
         what = describe(head)
@@ -153,6 +153,12 @@ def _open(source: ImageSource, max_pixels: int | None = None) -> tuple[Image.Ima
         if "truncated" in str(exc).lower():
             raise TruncatedImageError("the file ends inside its header (incomplete download?)") from None
         raise CorruptImageError(f"damaged image header: {exc}") from None
+
+
+def _mp(pixels: int) -> str:
+    """144 MP, 0.04 MP: whole megapixels unless that would round to nothing."""
+    mp = pixels / 1e6
+    return f"{mp:.0f} MP" if mp >= 10 else f"{mp:.2g} MP"
 
 
 def _check_png_chunks(fp: BinaryIO) -> None:
@@ -259,9 +265,7 @@ def load_image(source: ImageSource, max_size: int | None = None,
         if w < 1 or h < 1:
             raise CorruptImageError(f"the header declares an empty {w}×{h} image")
         if max_pixels and w * h > max_pixels:
-            raise TooManyPixelsError(
-                f"{w}×{h} is {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit"
-            )
+            raise TooManyPixelsError(f"{w}×{h} is {_mp(w * h)}, over the {_mp(max_pixels)} limit")
         notes: list[str] = []
         frames = getattr(im, "n_frames", 1)
         if frames > 1:
