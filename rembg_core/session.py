@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from . import models
-from .errors import ModelChecksumError, ModelLoadError
+from .errors import ModelChecksumError, ModelFetchError, ModelLoadError
 from .limits import LIMITS
 from .memory import trim
 
@@ -229,13 +229,26 @@ _cache = SessionCache()
 
 
 def get_session(config: SessionConfig | None = None) -> ModelSession:
-    """The shared session for `config`; a damaged model file is reported, then re-fetched next time."""
+    """The shared session for `config`.
+
+    A damaged model file is reported (ModelChecksumError) and removed; a missing one is fetched
+    and verified — so the request after a damaged file finds a fresh, good copy.
+    """
     config = config or SessionConfig()
     try:
         return _cache.get(config)
-    except ModelChecksumError:
-        models.model_path(config.model).unlink(missing_ok=True)  # the next request fetches a good copy
-        raise
+    except ModelChecksumError as exc:
+        models.model_path(config.model).unlink(missing_ok=True)
+        raise ModelChecksumError(f"{exc}; removed it, the next request fetches a fresh copy") from None
+    except ModelFetchError:
+        if models.model_path(config.model).exists():
+            raise
+        with _fetch_lock:  # one fetch however many requests arrive at once
+            models.fetch(config.model)
+        return _cache.get(config)
+
+
+_fetch_lock = threading.Lock()
 
 
 def release(config: SessionConfig) -> bool:
