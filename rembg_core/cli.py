@@ -103,6 +103,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     config = session_config(args)
     out = Path(args.output)
     single_file = (len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
+                   and not _is_zip(args.inputs[0]) and not _is_zip(out)
                    and not out.is_dir() and out.suffix != "")
     fmt = args.format or (out.suffix.lstrip(".").lower() if single_file and out.suffix else "png")
     if fmt not in ("png", "webp"):
@@ -114,35 +115,32 @@ def cmd_remove(args: argparse.Namespace) -> int:
         error(config.model, exc)
         return EXIT_FAILED
     if not single_file:
-        out.mkdir(parents=True, exist_ok=True)
-    refused = done = 0
-    for src in expand_inputs(args.inputs):
-        dest = output_for(src, out, single_file, fmt)
-        try:
-            result = remove(src, config, max_size=args.max_size, only_mask=args.only_mask,
-                            post_process_mask=args.post_process_mask, bgcolor=args.bgcolor, crop=args.crop)
-            atomic_write_bytes(dest, encode(result.image, fmt, result.source.icc_profile))
-        except ImageLoadError as exc:
-            error(src, exc)
-            refused += 1
-            continue
-        except ModelError as exc:
-            error(config.model, exc)
-            return EXIT_FAILED
-        except OSError as exc:
-            error(dest, f"cannot write: {exc.strerror or exc}")
-            refused += 1
-            continue
-        except Exception as exc:  # one bad input must not stop the others
-            error(src, f"unexpected {type(exc).__name__}: {exc}")
-            refused += 1
-            continue
-        done += 1
-        print(f"{src} -> {dest} ({result.timings['total']:.2f} s)")
-    if done + refused == 0:
-        error(" ".join(args.inputs), "no images found")
+        from .batch_cli import remove_batch  # the batch engine; single files keep the plain path below
+
+        return remove_batch(args, config, out, fmt)
+    src = Path(args.inputs[0])
+    try:
+        result = remove(src, config, max_size=args.max_size, only_mask=args.only_mask,
+                        post_process_mask=args.post_process_mask, bgcolor=args.bgcolor, crop=args.crop)
+        atomic_write_bytes(out, encode(result.image, fmt, result.source.icc_profile))
+    except ImageLoadError as exc:
+        error(src, exc)
         return EXIT_REFUSED
-    return EXIT_REFUSED if refused else EXIT_OK
+    except ModelError as exc:
+        error(config.model, exc)
+        return EXIT_FAILED
+    except OSError as exc:
+        error(out, f"cannot write: {exc.strerror or exc}")
+        return EXIT_REFUSED
+    except Exception as exc:  # never a traceback
+        error(src, f"unexpected {type(exc).__name__}: {exc}")
+        return EXIT_REFUSED
+    print(f"{src} -> {out} ({result.timings['total']:.2f} s)")
+    return EXIT_OK
+
+
+def _is_zip(path: str | Path) -> bool:
+    return str(path).lower().endswith(".zip")
 
 
 # --- models -------------------------------------------------------------------
@@ -176,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("remove", help="remove the background of images")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or .zip archives")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (one input), folder, or .zip")
     add_session_flags(p)
     p.add_argument("--max-size", type=positive_int, default=None, help="cap the longest side before processing")
     p.add_argument("--only-mask", action="store_true")
@@ -185,13 +184,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bgcolor", type=color, default=None, metavar="R,G,B,A")
     p.add_argument("--crop", action="store_true", help="trim to the subject")
     p.add_argument("--format", choices=("png", "webp"), default=None)
+    # batch (folders, zips, several files) -- rembg_core/batch_cli.py
+    p.add_argument("--cache", metavar="DIR", default=None, help="reuse results stored in DIR (batch only)")
+    p.add_argument("--cache-max-mb", type=positive_int, default=512, metavar="MB", help="cache size cap")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress line on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("models", help="list, fetch or verify models")
     p.add_argument("action", choices=("list", "fetch", "verify"))
     p.add_argument("name", nargs="?", choices=sorted(models.REGISTRY))
     p.set_defaults(func=cmd_models)
+
+    # --- bench / probe (issue 3: isolated measurements; handlers live in bench.py / probe.py)
+    p = sub.add_parser("bench", help="measure session configs, each in a fresh process")
+    p.add_argument("--image", required=True, metavar="PATH")
+    p.add_argument("--configs", choices=("flags", "full"), default="flags",
+                   help="flags: arena x mem pattern; full: also shrinkage, threads, extend strategy, malloc env")
+    p.add_argument("--repeats", type=positive_int, default=5)
+    p.add_argument("--warmups", type=non_negative_int, default=2,
+                   help="unmeasured runs first (mem pattern allocates on the 2nd)")
+    p.add_argument("--max-size", type=positive_int, default=None)
+    p.add_argument("--model", default=models.DEFAULT_MODEL, choices=sorted(models.REGISTRY))
+    p.add_argument("--timeout", type=positive_int, default=300, help="seconds per config before the child is killed")
+    p.add_argument("--json", metavar="OUT", default=None, help="write all records as JSON")
+    p.add_argument("--csv", metavar="OUT", default=None, help="write the summary table as CSV")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("probe", help=argparse.SUPPRESS)  # the child side of bench; JSON on stdout
+    p.add_argument("--spec", required=True)
+    p.set_defaults(func=_cmd_probe)
     return parser
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import cmd_bench
+
+    return cmd_bench(args)
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from .probe import main as probe_main
+
+    return probe_main(args.spec)
 
 
 def main(argv: list[str] | None = None) -> int:

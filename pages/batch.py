@@ -1,0 +1,223 @@
+"""Batch page: many images or a zip in, one zip out, with per-image status and RSS over the batch."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from pages import common
+from rembg_core import charts, preview, samples
+from rembg_core.batch import (BatchLimitError, BatchLimits, ItemResult, RemoveOptions, collect, rss_drift,
+                              run_batch, zip_writer)
+from rembg_core.cache import ResultCache
+from rembg_core.errors import ModelError
+
+LIMITS = BatchLimits(max_items=500)
+THUMB_SIDE = 160  # px
+MAX_THUMBS = 120  # the grid stops here; the zip has everything
+OUT_DIR = Path(tempfile.gettempdir()) / "rembg-lab-batch"
+CACHE_DIR = Path(tempfile.gettempdir()) / "rembg-lab-cache"
+CACHE_BYTES = 512 * 1024 * 1024
+STALE_SECONDS = 6 * 3600  # result zips of sessions long gone
+WARMUP, MIN_FOR_DRIFT = 5, 10  # items
+DAMAGED = ("damaged.jpg", b"\xff\xd8\xff\xe0 this JPEG stops here")
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    rows: list[dict]
+    thumbs: list[tuple[str, bytes]]
+    rss: list[int]
+    statuses: list[str]
+    zip_path: Path
+    seconds: float
+    label: str
+    cache_line: str | None
+
+    @property
+    def errors(self) -> list[dict]:
+        return [r for r in self.rows if r["status"] == "error"]
+
+
+@st.cache_resource
+def shared_cache() -> ResultCache:
+    """One result cache for the server: keys include input, options and model, so sharing is safe."""
+    return ResultCache(CACHE_DIR, CACHE_BYTES)
+
+
+def thumbnail(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as im:
+        im.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+        shown = preview.on_checkerboard(im, cell=8) if im.mode in ("RGBA", "LA") else im.convert("RGB")
+    buf = io.BytesIO()
+    shown.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def row(r: ItemResult) -> dict:
+    status = "error" if not r.ok else "cache hit" if r.cached else "ok"
+    return {"#": r.index + 1, "file": r.name, "status": status, "reason": r.error or "",
+            "output": r.output_name or "", "size": f"{r.size[0]}×{r.size[1]}" if r.size else "",
+            "time (ms)": round(r.seconds * 1000), "RSS (MB)": round(r.rss / common.memory.MB, 1)}
+
+
+def new_zip_path() -> Path:
+    OUT_DIR.mkdir(exist_ok=True)
+    now = time.time()
+    for old in OUT_DIR.glob("*.zip"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > STALE_SECONDS:
+                old.unlink()
+    previous: BatchRun | None = st.session_state.get("batch_last")
+    if previous is not None:
+        previous.zip_path.unlink(missing_ok=True)  # one result zip per browser session
+    return OUT_DIR / f"{uuid.uuid4().hex}.zip"
+
+
+def inputs(source: str) -> list[tuple]:
+    if source == "Sample set":
+        chosen = [(f"{name}.png", functools.partial(common.sample_bytes, name)) for name in samples.available()]
+        if st.session_state.get("batch_damaged", True):
+            chosen.insert(1, DAMAGED)
+        return chosen
+    uploads = st.session_state.get("batch_upload") or []
+    return [(u.name, u.getvalue) for u in uploads]  # read one at a time, when the batch reaches it
+
+
+def options() -> tuple[RemoveOptions, bool, bool]:
+    c1, c2, c3, c4, c5 = st.columns(5)
+    only_mask = c1.toggle("Only the mask", key="batch_only_mask")
+    post = c2.toggle("Post-process mask", key="batch_post")
+    crop = c3.toggle("Crop to subject", key="batch_crop")
+    fmt = c4.selectbox("Format", ["png", "webp"], key="batch_format")
+    use_cache = c5.toggle("Result cache", value=True, key="batch_cache",
+                          help="Reuse results for identical input bytes, options and model (sha256 keys, on disk).")
+    with st.expander("Engine"):
+        pipelined = st.toggle("Overlap decode, inference and encode (threads)", value=True, key="batch_pipelined",
+                              help=f"At most {LIMITS.max_in_flight} images are in memory at once either way.")
+    return (RemoveOptions(max_size=common.settings().max_size, only_mask=only_mask, post_process_mask=post,
+                          crop=crop, format=fmt), use_cache, pipelined)
+
+
+def run(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, use_cache: bool,
+        pipelined: bool) -> BatchRun | None:
+    try:
+        items = collect(entries, LIMITS)
+    except BatchLimitError as exc:
+        st.error(f"**{len(entries)} files**: {exc}", icon=":material/error:")
+        return None
+    if not items:
+        st.warning("No images found in what was uploaded (zips: only image files are read).")
+        return None
+    cache = shared_cache() if use_cache else None
+    hits0 = cache.stats.hits if cache else 0
+    bar = st.progress(0.0, text=f"0 / {len(items)}")
+    live = st.empty()
+    rows, thumbs, rss, statuses = [], [], [], []
+    zip_path = new_zip_path()
+    t0 = last_draw = time.perf_counter()
+    with common.lease(settings.config) as session, \
+            contextlib.closing(run_batch(items, settings.config, opts, cache=cache, limits=LIMITS,
+                                         pipelined=pipelined, session=session)) as results, \
+            zip_writer(zip_path) as add:
+        for r in results:
+            if r.ok:
+                add(r.output_name, r.data)
+                if len(thumbs) < MAX_THUMBS:
+                    thumbs.append((r.output_name, thumbnail(r.data)))
+            rows.append(row(r))
+            rss.append(r.rss)
+            statuses.append("error" if not r.ok else "cached" if r.cached else "ok")
+            del r
+            bar.progress(len(rows) / len(items), text=f"{len(rows)} / {len(items)} — {rows[-1]['file']}")
+            if time.perf_counter() - last_draw > 1.0:
+                live.dataframe(rows[-8:], hide_index=True)
+                last_draw = time.perf_counter()
+    live.empty()
+    bar.empty()
+    cache_line = None
+    if cache is not None:
+        s = cache.stats
+        cache_line = (f"Result cache: {s.hits - hits0} hits in this batch; {len(cache)} entries, "
+                      f"{cache.size_bytes() / common.memory.MB:.0f} MB of {CACHE_BYTES // common.memory.MB} MB")
+    return BatchRun(rows, thumbs, rss, statuses, zip_path, time.perf_counter() - t0, settings.config.label(),
+                    cache_line)
+
+
+def show(b: BatchRun) -> None:
+    n = len(b.rows)
+    ok = sum(s != "error" for s in b.statuses)
+    # with mem pattern on, ORT allocates its plan on the 2nd run: growth before WARMUP is expected
+    drift = rss_drift(b.rss, warmup=WARMUP, window=min(10, (n - WARMUP) // 2)) if n >= WARMUP + MIN_FOR_DRIFT else None
+    m = st.columns(5)
+    m[0].metric("Images out", f"{ok} / {n}")
+    m[1].metric("Refused", len(b.errors))
+    m[2].metric("From the cache", b.statuses.count("cached"))
+    m[3].metric("Throughput", f"{n / b.seconds:.2f} img/s" if b.seconds else "–", f"{b.seconds:.1f} s in all",
+                delta_color="off")
+    m[4].metric("RSS drift after warm-up", "–" if drift is None else f"{100 * drift:+.1f} %",
+                help="Median RSS of the last items over the median of the first items after warm-up, minus 1. "
+                     f"Near zero: nothing piles up per image. Needs {WARMUP + MIN_FOR_DRIFT} images or more.")
+    if b.errors:
+        st.error("\n".join(f"- **{e['file']}**: {e['reason']}" for e in b.errors[:20])
+                 + (f"\n- … and {len(b.errors) - 20} more (see the table)" if len(b.errors) > 20 else ""),
+                 icon=":material/broken_image:")
+    if b.zip_path.exists() and ok:
+        st.download_button("Download all results (zip)", functools.partial(b.zip_path.read_bytes),
+                           "rembg-lab-batch.zip", "application/zip", key="batch_zip", on_click="ignore",
+                           icon=":material/download:", type="primary")
+    st.caption(f"{b.label}. RSS is this whole server process (shared with other users), after each item. "
+               + (b.cache_line or "Result cache off."))
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.batch_rss(b.rss, b.statuses, warmup=min(WARMUP, n), drift=drift), key="batch_rss_chart")
+    right.dataframe(b.rows, hide_index=True, height=380, column_config={
+        "reason": st.column_config.TextColumn(width="medium"),
+        "file": st.column_config.TextColumn(width="medium"),
+    })
+    if b.thumbs:
+        st.subheader("Results")
+        cols = st.columns(6)
+        for i, (name, data) in enumerate(b.thumbs):
+            cols[i % 6].image(data, caption=name, width="stretch")
+        if ok > len(b.thumbs):
+            st.caption(f"The first {len(b.thumbs)} of {ok} shown; the zip has them all.")
+
+
+st.title("Batch")
+st.caption("Many images or a zip in, one zip out. Images are decoded, cut out and encoded a few at a time, "
+           f"so memory stays flat however long the batch (at most {LIMITS.max_in_flight} in flight).")
+settings = common.settings()
+source = st.radio("Images from", ["Upload", "Sample set"], horizontal=True, key="batch_source")
+if source == "Upload":
+    st.file_uploader("Images or zip archives", type=common.UPLOAD_TYPES + ["zip"], accept_multiple_files=True,
+                     key="batch_upload", help=f"Up to {LIMITS.max_items} images. In a zip, folders are walked; "
+                     "nested archives, unsafe paths and dotfiles are refused or skipped.")
+else:
+    st.toggle("Add a damaged file, to see how a refusal looks", value=True, key="batch_damaged")
+opts, use_cache, pipelined = options()
+entries = inputs(source)
+if not entries:
+    st.info("Upload images or a zip (or pick the sample set) to run a batch.", icon=":material/upload:")
+    st.stop()
+
+if st.button(f"Remove backgrounds of {len(entries)} file{'s' if len(entries) != 1 else ''}", type="primary",
+             key="batch_run", icon=":material/play_arrow:"):
+    try:
+        done = run(entries, opts, settings, use_cache, pipelined)
+    except ModelError as exc:
+        common.show_error(settings.config.model, exc)
+        st.stop()
+    if done is not None:
+        st.session_state["batch_last"] = done
+last: BatchRun | None = st.session_state.get("batch_last")
+if last is not None:
+    show(last)

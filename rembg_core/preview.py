@@ -1,0 +1,28 @@
+"""How a cutout is shown on screen: over a checkerboard, so transparency is visible."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+LIGHT, DARK = (236, 236, 236), (196, 196, 196)
+
+
+def checkerboard(size: tuple[int, int], cell: int = 16) -> Image.Image:
+    """An RGB checkerboard of `cell`-pixel squares, the usual 'this is transparent' pattern."""
+    if cell < 1:
+        raise ValueError("cell must be at least 1 pixel")
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    light = ((yy // cell + xx // cell) % 2 == 0)[..., None]
+    return Image.fromarray(np.where(light, LIGHT, DARK).astype(np.uint8), "RGB")
+
+
+def on_checkerboard(image: Image.Image, cell: int | None = None) -> Image.Image:
+    """An RGBA/LA/L image composited over a checkerboard (L is shown as is: it is a mask)."""
+    if image.mode == "L":
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    cell = cell or max(8, min(rgba.size) // 40)
+    board = checkerboard(rgba.size, cell).convert("RGBA")
+    return Image.alpha_composite(board, rgba).convert("RGB")

@@ -1,0 +1,189 @@
+"""The child side of an isolated measurement: `python -m rembg_core probe --spec JSON`.
+
+Runs in a fresh interpreter spawned by bench.py, measures one configuration and prints one JSON
+object on stdout. Nothing else may write to stdout here (ORT logs go to stderr).
+
+Test hook: REMBG_LAB_PROBE_FAULT=abort|hang|exit|garbage makes the child die, hang, exit
+non-zero or print something that is not JSON, so the parent's failure paths can be tested with
+real processes.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from .bench import STRATEGIES, BenchConfig
+
+FAULT_ENV = "REMBG_LAB_PROBE_FAULT"
+
+
+def open_session(config: BenchConfig):
+    """A ModelSession for `config`, with the env-registered arena when an extend strategy is set."""
+    import onnxruntime as ort
+
+    from . import models
+    from .session import ModelSession
+
+    cfg = config.session_config()
+    so = cfg.session_options()
+    if config.arena_extend_strategy is not None:
+        mem = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(
+            mem, ort.OrtArenaCfg({"arena_extend_strategy": STRATEGIES[config.arena_extend_strategy]}))
+        so.add_session_config_entry("session.use_env_allocators", "1")
+    path = models.verify(cfg.model)
+    t0 = time.perf_counter()
+    inner = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    return ModelSession(cfg, models.get_spec(cfg.model), inner, inner.get_inputs()[0].name,
+                        time.perf_counter() - t0)
+
+
+def metadata(config: BenchConfig, image_size: tuple[int, int] | None) -> dict:
+    import numpy
+    import onnxruntime
+    import PIL
+
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    return {
+        "python": platform.python_version(), "platform": platform.platform(),
+        "machine": platform.machine(), "processor": _cpu_model(),
+        "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__,
+        "cpu_count": os.cpu_count(), "cpus_usable": affinity,
+        "threads": config.intra_op_num_threads or "auto",
+        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "image_size": list(image_size) if image_size else None,
+        "model": config.model, "flags": config.to_dict(),
+        "malloc_env": {k: os.environ[k] for k in os.environ if k.startswith("MALLOC_")},
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _fault() -> None:
+    fault = os.environ.get(FAULT_ENV)
+    if fault == "abort":
+        os.abort()
+    elif fault == "hang":
+        time.sleep(3600)
+    elif fault == "exit":
+        print("probe: asked to fail", file=sys.stderr)
+        sys.exit(7)
+    elif fault == "garbage":
+        print("this is not json")
+        sys.exit(0)
+
+
+def _maxrss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def measure(spec: dict) -> dict:
+    """Session load, warm-ups, measured repeats; RSS sampled throughout."""
+    from .memory import RssSampler, rss, trim
+    from .pipeline import remove
+
+    config = BenchConfig.from_dict(spec["config"])
+    data = Path(spec["image"]).read_bytes()
+    max_size = spec.get("max_size")
+    sampler = RssSampler(interval=float(spec.get("interval", 0.005)), exact_peak=False).start()
+    start_rss = rss()
+    with sampler.stage("session"):
+        session = open_session(config)
+    baseline = rss()
+    runs: list[dict[str, float]] = []
+    image_size = None
+    for i in range(int(spec.get("warmups", 2)) + int(spec.get("repeats", 5))):
+        warm = i < int(spec.get("warmups", 2))
+        with sampler.stage("warmup" if warm else "run"):
+            result = remove(data, session=session, max_size=max_size, on_stage=sampler.mark)
+        image_size = result.image.size
+        if not warm:
+            runs.append(result.timings)
+        del result
+    after = rss()
+    trace = sampler.stop()
+    gc.collect()
+    after_trim = trim().rss_after
+    latencies = [r["total"] for r in runs]
+    stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]} if runs else {}
+    return {
+        "start_rss": start_rss, "baseline": baseline, "after": after, "after_trim": after_trim,
+        "peak": max(_maxrss(), trace.peak), "sampled_peak": trace.peak,
+        "latencies": latencies, "stages": stages, "load_seconds": session.load_seconds,
+        "trace": trace.to_dict(), "meta": metadata(config, image_size),
+    }
+
+
+def measure_idle(spec: dict) -> dict:
+    """A burst of runs through an IdleReleaser, an idle stretch past its timeout, then one more run.
+
+    Shows the policy keeps arena speed in the burst and gives the arena back when idle.
+    """
+    from .idle import IdleReleaser
+    from .memory import RssSampler, rss
+    from .pipeline import remove
+
+    config = BenchConfig.from_dict(spec["config"])
+    cfg = config.session_config()
+    data = Path(spec["image"]).read_bytes()
+    idle_after = float(spec.get("idle_after", 2.0))
+    idle_wait = float(spec.get("idle_wait", idle_after * 2))
+    burst = int(spec.get("burst", 6))
+    sampler = RssSampler(interval=float(spec.get("interval", 0.01)), exact_peak=False).start()
+    baseline = rss()
+    latencies: list[float] = []
+    with IdleReleaser(idle_after=idle_after) as policy:
+        with sampler.stage("burst"):
+            for _ in range(burst):
+                t0 = time.perf_counter()
+                with policy.lease(cfg) as session:
+                    remove(data, session=session, max_size=spec.get("max_size"))
+                del session  # a reference kept here would keep the arena alive past its release
+                latencies.append(time.perf_counter() - t0)
+        busy_rss = rss()
+        with sampler.stage("idle"):
+            time.sleep(idle_wait)
+        idle_rss = rss()
+        released = policy.releases
+        with sampler.stage("after idle"):
+            t0 = time.perf_counter()
+            with policy.lease(cfg) as session:
+                remove(data, session=session, max_size=spec.get("max_size"))
+            first_after_idle = time.perf_counter() - t0
+            del session
+    trace = sampler.stop()
+    return {
+        "baseline": baseline, "busy_rss": busy_rss, "idle_rss": idle_rss, "peak": _maxrss(),
+        "latencies": latencies, "first_after_idle": first_after_idle, "releases": released,
+        "idle_after": idle_after, "idle_wait": idle_wait,
+        "trace": trace.to_dict(), "meta": metadata(config, None),
+    }
+
+
+def main(spec_json: str) -> int:
+    _fault()
+    spec = json.loads(spec_json)
+    out = measure_idle(spec) if spec.get("mode") == "idle" else measure(spec)
+    sys.stdout.write(json.dumps(out))
+    sys.stdout.flush()
+    return 0
