@@ -49,8 +49,10 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
         return st.container()
 
 
+@st.fragment(run_every=common.RSS_REFRESH_SECONDS)
 def memory_footer() -> None:
-    # Drawn after the page ran, so the figure includes what the page just did.
+    # A fragment that redraws itself: a page's st.stop() would cut off anything drawn after it,
+    # and a figure drawn once before the page ran would be stale by one run.
     st.caption(f"Server RSS now: **{common.mb(memory.rss())}** (the whole Streamlit process, all users)")
     common.release_control("sidebar_release")
 
@@ -96,10 +98,7 @@ def page_list() -> list:
 
 
 page = st.navigation(page_list())
-footer = sidebar()
-try:
-    if ensure_model(st.session_state[common.K_MODEL]):
-        page.run()
-finally:  # also when the page called st.stop()
-    with footer:
-        memory_footer()
+with sidebar():
+    memory_footer()
+if ensure_model(st.session_state[common.K_MODEL]):
+    page.run()

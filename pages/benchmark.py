@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import streamlit as st
 
@@ -48,15 +49,15 @@ def show(result: bench.SweepResult) -> None:
         st.success(result.recommendation, icon=":material/star:")
     else:
         st.error(result.recommendation)
-    for warning in result.warnings:
-        st.warning(warning)
+    if result.warnings:
+        st.warning("\n".join(f"- {w}" for w in result.warnings), icon=":material/warning:")
     records = chart_records(result)
     if records:
         st.plotly_chart(charts.pareto(records, recommended=name), key="bench_pareto")
         st.caption("Lower-left is better. Every point is a fresh process: model load, "
                    f"{result.warmups} warm-up(s), then {result.repeats} measured images; latency is the median, "
                    "retained = RSS after the last image − RSS with the session loaded, marker size = peak RSS "
-                   "(the child's ru_maxrss). Highlighted markers are on the Pareto front (nobody beats them on "
+                   "(the child's kernel high-water mark). Highlighted markers are on the Pareto front (nobody beats them on "
                    "latency, retained and peak at once).")
     st.dataframe(result.rows(), hide_index=True, width="stretch")
     base = "rembg-lab-sweep"
@@ -70,7 +71,7 @@ def show(result: bench.SweepResult) -> None:
     if meta:
         st.caption(f"Machine: {meta.get('processor')}, {meta.get('cpu_count')} CPUs, load average "
                    f"{', '.join(f'{v:.1f}' for v in meta.get('loadavg') or [])} at the time; ONNX Runtime "
-                   f"{meta.get('onnxruntime')}, Python {meta.get('python')}. Image: {result.image.rsplit('/', 1)[-1]}.")
+                   f"{meta.get('onnxruntime')}, Python {meta.get('python')}. Image: {Path(result.image).name}.")
 
 
 st.title("Benchmark")
@@ -96,8 +97,9 @@ if st.button("Run the sweep", type="primary", icon=":material/speed:", key="benc
         st.session_state[RESULT] = run_sweep(picked, kind, repeats, warmups, int(max_size) or None,
                                              settings.config.model)
 
-loaded = st.file_uploader("…or open a sweep saved as JSON (from here or `python -m rembg_core bench --json`)",
-                          type=["json"], key="bench_load")
+with st.expander("Open a saved sweep"):
+    loaded = st.file_uploader("A sweep saved as JSON, from here or `python -m rembg_core bench --json`",
+                              type=["json"], key="bench_load")
 if loaded is not None:
     try:
         st.session_state[RESULT] = bench.SweepResult.from_dict(json.loads(loaded.getvalue()))

@@ -42,6 +42,7 @@ THREAD_CHOICES = (0, 1, 2, 4)
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tiff", "tif", "gif"]
 SESSION_CACHE_ENTRIES = 4  # distinct configs held at once; a u2netp session is ~10-20 MB before its arena grows
 # A session unused this long is dropped and its arena trimmed; the next request reloads it (~0.1 s for u2netp).
+RSS_REFRESH_SECONDS = 3  # how often the sidebar's server-RSS figure redraws itself
 IDLE_SECONDS = float(os.environ.get("REMBG_LAB_IDLE_SECONDS", "300"))
 
 
@@ -126,7 +127,7 @@ def release_sessions() -> memory.TrimReport:
 
 def release_control(key: str) -> None:
     """A button that releases every session and shows what it gave back."""
-    if st.button("Release sessions and trim memory", key=key,
+    if st.button("Release sessions and trim memory", key=key, width="stretch",
                  help="Clears the shared session cache (every user's), runs gc and glibc malloc_trim."):
         report = release_sessions()
         st.session_state[f"{key}_report"] = report
@@ -205,9 +206,10 @@ def pick_image(prefix: str, default_sample: bool = False) -> Picked | None:
 def as_file(picked: Picked) -> Path:
     """The image's bytes in a file a child process can read; named by content, so reused, not piled up."""
     digest = hashlib.sha256(picked.data).hexdigest()[:24]
-    folder = Path(tempfile.gettempdir()) / "rembg-lab-inputs"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{digest}{Path(picked.name).suffix.lower() or '.png'}"
+    folder = Path(tempfile.gettempdir()) / "rembg-lab-inputs" / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(picked.name).name).strip("._")
+    path = folder / (safe if Path(safe).suffix else f"{safe or 'image'}.png")
     if not path.exists():
         tmp = path.with_suffix(path.suffix + ".part")
         tmp.write_bytes(picked.data)

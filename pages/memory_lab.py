@@ -55,15 +55,13 @@ class LabRun:
     def row(self) -> dict:
         c = self.config
         return {
-            "run": self.number, "where": self.mode, "image": self.image,
-            "arena": c.enable_cpu_mem_arena, "mem pattern": c.enable_mem_pattern, "shrink": c.arena_shrinkage,
-            "threads": c.intra_op_num_threads or "auto", "max_size": self.max_size or "no cap",
-            "runs": len(self.latencies),
+            "run": self.number, "where": self.mode, "flags": c.label().split(": ", 1)[-1],
+            "max_size": self.max_size or "no cap",
             "median s": round(self.latency, 3) if self.latency is not None else None,
-            "before MB": round(self.before / MB), "peak MB": round(self.peak / MB),
-            "after MB": round(self.after / MB), "retained MB": round(self.retained / MB),
-            "released after peak": None if self.release_ratio is None else f"{self.release_ratio:.0%}",
-            "note": self.note,
+            "peak MB": round(self.peak / MB), "retained MB": round(self.retained / MB),
+            "released": None if self.release_ratio is None else f"{self.release_ratio:.0%}",
+            "before MB": round(self.before / MB), "after MB": round(self.after / MB),
+            "images": len(self.latencies), "image": self.image, "note": self.note,
         }
 
 
@@ -247,12 +245,14 @@ st.caption("Flip ONNX Runtime's memory switches and watch resident memory (RSS).
            "fresh Python process: slower to start, clean numbers.")
 picked = common.pick_image("lab", default_sample=True)
 config, max_size, repeats = controls()
-b1, b2, b3 = st.columns([2, 2, 1])
+b1, b2, b3, b4 = st.columns([2, 2, 1, 2])
 run_here = b1.button("Run in this process", type="primary", icon=":material/play_arrow:", key="lab_run_here",
                      width="stretch")
 run_iso = b2.button("Run isolated (fresh process)", icon=":material/science:", key="lab_run_iso", width="stretch")
 if b3.button("Clear history", key="lab_clear", width="stretch"):
     st.session_state[HISTORY] = []
+with b4:
+    common.release_control("lab_release")
 
 if (run_here or run_iso) and picked is None:
     st.warning("Pick a sample or upload an image first.")
@@ -270,7 +270,9 @@ if runs:
     st.subheader(f"Run #{last.number}: {last.mode}")
     m = st.columns(5)
     m[0].metric("Median per image", "–" if last.latency is None else f"{last.latency:.3f} s")
-    m[1].metric("RSS before", common.mb(last.before))
+    m[1].metric("RSS before" if last.mode == "in-process" else "RSS, model loaded", common.mb(last.before),
+                help="In-process: the server's RSS when the run began. Isolated: the child's RSS after loading "
+                     "the model, before any image (its start-up is the first point on the chart).")
     m[2].metric("Peak", common.mb(last.peak), f"+{(last.peak - last.before) / MB:.0f} MB", delta_color="off")
     m[3].metric("After", common.mb(last.after), f"{last.retained / MB:+.0f} MB retained", delta_color="inverse")
     m[4].metric("Released after peak", "–" if last.release_ratio is None else f"{last.release_ratio:.0%}")

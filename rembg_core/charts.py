@@ -27,18 +27,29 @@ STAGE_COLORS = {
 SERIES_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10), height=380,
               legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0))
+SIDE_LEGEND = dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.02, font_size=11)
 MIN_LABELLED_BAND = 0.08  # bands narrower than this share of the x range get no text (the legend names them)
 
 
+PHASE_SPANS = {"warmup": "#6c757d", "run": "#2a6f97"}  # spans that contain whole pipeline runs
+
+
 def _stage_bands(fig: go.Figure, spans: Sequence[tuple[str, float, float]], x_range: float) -> None:
-    """A translucent band per stage span; one legend entry per stage name for the colour key."""
+    """A translucent band per stage span, text on the first wide one of each stage, one legend entry per
+    stage. Warm-up/run spans (they contain stages) are a thin strip along the top instead of a band."""
     seen: set[str] = set()
     for label, t0, t1 in spans:
-        colour = STAGE_COLORS.get(label, "#e9ecef")
-        wide = x_range > 0 and (t1 - t0) / x_range >= MIN_LABELLED_BAND
-        fig.add_vrect(x0=t0, x1=t1, fillcolor=colour, opacity=0.3, line_width=0, layer="below",
-                      annotation_text=label if wide else None, annotation_position="top left",
-                      annotation=dict(font_size=11) if wide else None)
+        if label in PHASE_SPANS:
+            colour = PHASE_SPANS[label]
+            fig.add_vrect(x0=t0, x1=t1, y0=0.97, y1=1.0, fillcolor=colour, opacity=0.7, line_width=0.5,
+                          line_color="white")
+        else:
+            colour = STAGE_COLORS.get(label, "#e9ecef")
+            wide = x_range > 0 and (t1 - t0) / x_range >= MIN_LABELLED_BAND and label not in seen
+            # Plotly adds a "new text" placeholder whenever any annotation_* argument is passed.
+            text = dict(annotation_text=label, annotation_position="top left", annotation_font_size=11,
+                        annotation_y=0.96) if wide else {}
+            fig.add_vrect(x0=t0, x1=t1, fillcolor=colour, opacity=0.3, line_width=0, layer="below", **text)
         if label not in seen:
             seen.add(label)
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, legendgroup="stages",
@@ -62,13 +73,14 @@ def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the ru
     if peak_t is None:  # the peak came from the kernel's high-water mark, between two samples
         peak_t = max(trace.samples, key=lambda s: s.rss).t if trace.samples else 0.0
     points = [("before", 0.0, trace.before, "circle", "#495057"),
-              ("peak", peak_t, trace.peak, "triangle-up", "#d62728"),
-              ("after", end, trace.after, "square", "#2ca02c")]
+              ("after", end, trace.after, "square", "#2ca02c"),
+              ("peak", peak_t, trace.peak, "triangle-up", "#d62728")]  # last: drawn on top when peak ≈ after
     for name, t, value, symbol, colour in points:
         fig.add_trace(go.Scatter(x=[t], y=[value / MB], mode="markers", name=f"{name} {value / MB:.0f} MB",
                                  marker=dict(symbol=symbol, size=12, color=colour, line=dict(width=1, color="white")),
                                  hovertemplate=f"{name}: %{{y:.1f}} MB<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)", **LAYOUT)
+    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)",
+                      **{**LAYOUT, "legend": SIDE_LEGEND})
     return fig
 
 

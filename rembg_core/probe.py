@@ -94,7 +94,12 @@ def _fault() -> None:
 
 
 def _maxrss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    """This process's peak RSS. VmHWM first: Linux carries ru_maxrss across fork+exec, so a child of
+    a big parent (the Streamlit server, ~800 MB) would report the parent's size as its own peak."""
+    from .memory import _read_hwm
+
+    hwm = _read_hwm()
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def measure(spec: dict) -> dict:

@@ -1,0 +1,246 @@
+"""The Streamlit pages, driven headless with AppTest against the real model and real ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT, png_bytes, subject_image
+
+PAGES = ["app.py", "pages/remove.py", "pages/memory_lab.py", "pages/benchmark.py"]
+TIMEOUT = 180
+
+
+def app(path: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [c for image in at.get("image") for c in image.captions]
+
+
+def photo(fixtures: list[Path]) -> tuple[str, bytes, str]:
+    path = next(p for p in fixtures if p.name.startswith("car"))
+    return path.name, path.read_bytes(), "image/jpeg"
+
+
+# --- every page ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_without_exception(page, model_path):
+    at = app(page).run()
+    no_exception(at)
+    assert at.title, "every page has a title"
+
+
+def test_app_frames_every_page_with_the_sidebar(model_path):
+    at = app("app.py").run()
+    assert at.title[0].value == "Remove a background"  # the home page
+    assert at.sidebar.toggle(key="cfg_arena").value is True
+    assert at.sidebar.select_slider(key="cfg_max_size").value == 0
+    assert any("Server RSS now" in c.value for c in at.sidebar.caption)
+    # (AppTest 1.67 drops the sidebar's elements from its tree after switch_page; the browser test covers them)
+    for page, title in [("pages/memory_lab.py", "Memory Lab"), ("pages/benchmark.py", "Benchmark"),
+                        ("pages/remove.py", "Remove a background")]:
+        at.switch_page(page).run()
+        no_exception(at)
+        assert at.title[0].value == title
+
+
+# --- Remove ---------------------------------------------------------------------------------
+
+def test_remove_upload_shows_cutout_metrics_charts_and_downloads(model_path, peer_fixtures):
+    at = app("pages/remove.py").run()
+    assert at.info, "a newcomer is told what to do"
+    at.file_uploader(key="remove_upload").set_value(photo(peer_fixtures)).run()
+    no_exception(at)
+    assert not at.error
+    captions = image_captions(at)
+    assert len(captions) == 2  # before and after
+    assert any("car-1.jpg" in c for c in captions) and any("cutout" in c for c in captions)
+    labels = {m.label: m.value for m in at.metric}
+    for label in ("RSS before", "RSS peak", "RSS after", "Released after peak", "Total time"):
+        assert label in labels
+    assert int(labels["RSS peak"].split()[0]) >= int(labels["RSS before"].split()[0])
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # RSS timeline and stage timings
+    timeline = json.loads(charts[0].proto.spec)
+    assert timeline["data"][0]["name"] == "RSS" and len(timeline["data"][0]["x"]) > 2
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert downloads == ["Download PNG", "Download WebP", "Download mask"]
+
+
+def test_remove_options_and_flags_take_effect(model_path):
+    at = app("app.py").run()
+    # AppTest 1.67 loses an st.navigation app's sidebar elements from its tree after a rerun (the browser
+    # keeps them, see test_browser), so the sidebar's widgets are set through their session-state keys.
+    at.session_state["cfg_arena"] = False
+    at.session_state["cfg_max_size"] = 320
+    at.file_uploader(key="remove_upload").set_value(("disc.png", png_bytes(subject_image((800, 600))), "image/png"))
+    at.toggle(key="remove_only_mask").set_value(True).run()
+    no_exception(at)
+    assert any("arena off" in c.value and "max_size 320 px" in c.value for c in at.caption)
+    assert "mask" in image_captions(at)[1]
+    assert at.toggle(key="remove_use_bg").disabled  # a mask has no background to colour
+    at.toggle(key="remove_only_mask").set_value(False).run()
+    at.toggle(key="remove_crop").set_value(True)
+    at.toggle(key="remove_use_bg").set_value(True).run()
+    no_exception(at)
+    assert at.color_picker(key="remove_bg").value.upper() == "#FFFFFF"
+    assert "cutout" in image_captions(at)[1]
+
+
+def test_remove_sample(model_path):
+    at = app("pages/remove.py").run()
+    at.selectbox(key="remove_sample").set_value("Apple on a table (drawn)").run()
+    no_exception(at)
+    assert len(at.get("plotly_chart")) == 2
+
+
+@pytest.mark.parametrize("name, data, reason", [
+    ("notes.png", b"just some text\n", "not an image"),
+    ("empty.jpg", b"", "empty"),
+    ("cut.png", png_bytes(subject_image())[:200], "truncated"),
+])
+def test_remove_bad_upload_names_the_file_and_the_page_keeps_working(model_path, name, data, reason):
+    at = app("pages/remove.py").run()
+    at.file_uploader(key="remove_upload").set_value((name, data, "image/png")).run()
+    no_exception(at)
+    assert len(at.error) == 1
+    assert name in at.error[0].value and reason in at.error[0].value.lower()
+    assert not at.get("plotly_chart")
+    at.file_uploader(key="remove_upload").set_value(("good.png", png_bytes(subject_image()), "image/png")).run()
+    no_exception(at)
+    assert not at.error and len(at.get("plotly_chart")) == 2
+
+
+def test_release_control_reports_rss(model_path):
+    at = app("app.py").run()
+    assert at.sidebar.button(key="sidebar_release").label == "Release sessions and trim memory"
+    at.selectbox(key="remove_sample").set_value("Toy robot (drawn)").run()
+    at.switch_page("pages/memory_lab.py").run()
+    at.button(key="lab_release").click().run()
+    no_exception(at)
+    assert any(c.value.startswith("RSS ") and "freed" in c.value for c in at.caption)
+
+
+# --- the shared session cache -------------------------------------------------------------
+
+def test_cached_session_is_shared_and_released_per_config(model_path):
+    from pages import common
+    from rembg_core.session import SessionConfig
+
+    a, b = SessionConfig(), SessionConfig(enable_cpu_mem_arena=False)
+    first = common.cached_session(a)
+    assert common.cached_session(SessionConfig()) is first  # equal configs share one session
+    other = common.cached_session(b)
+    assert other is not first and other.config == b
+    # the idle policy releases from its own timer thread: that must work outside a script run
+    worker = threading.Thread(target=common._release_one, args=(a,))
+    worker.start()
+    worker.join()
+    assert common.cached_session(a) is not first  # rebuilt after release
+    assert common.cached_session(b) is other  # the other config was left alone
+
+
+def test_idle_policy_leases_the_cached_session(model_path):
+    from pages import common
+    from rembg_core.session import SessionConfig
+
+    with common.lease(SessionConfig()) as held:
+        assert held is common.cached_session(SessionConfig())
+    assert common.idle_policy().idle_after == common.IDLE_SECONDS
+
+
+# --- Memory Lab -----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_memory_lab_in_process_then_isolated_with_the_arena_off(model_path):
+    at = app("pages/memory_lab.py").run()
+    assert at.selectbox(key="lab_sample").value is not None  # a sample is ready: one click to a result
+    at.slider(key="lab_repeats").set_value(2)
+    at.button(key="lab_run_here").click().run()
+    no_exception(at)
+    assert any(s.value == "Run #1: in-process" for s in at.subheader)
+    labels = {m.label: m.value for m in at.metric}
+    assert {"Median per image", "RSS before", "Peak", "After"} <= set(labels)
+    assert len(at.get("plotly_chart")) == 1
+
+    at.toggle(key="lab_arena").set_value(False)
+    at.button(key="lab_run_iso").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any(s.value == "Run #2: isolated" for s in at.subheader)
+    table = at.dataframe[0].value
+    assert list(table["where"]) == ["isolated", "in-process"]
+    assert "arena off" in table["flags"].iloc[0] and "arena on" in table["flags"].iloc[1]
+    assert (table["peak MB"] >= table["before MB"]).all()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # the last run's timeline and the overlay of both
+    overlay = json.loads(charts[1].proto.spec)
+    assert [t["name"] for t in overlay["data"]] == [
+        "#1 in-process: arena on, pattern on", "#2 isolated: arena off, pattern on"]
+
+    at.button(key="lab_clear").click().run()
+    assert not at.dataframe
+
+
+def test_memory_lab_explains_flags_and_claims(model_path):
+    at = app("pages/memory_lab.py").run()
+    text = " ".join(m.value for m in at.markdown)
+    for flag in ("enable_cpu_mem_arena", "enable_mem_pattern", "arena shrinkage"):
+        assert flag in text
+    claims = [e.label for e in at.expander]
+    assert len(claims) == 5 and any("1600" in c for c in claims)
+
+
+# --- Benchmark ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_benchmark_sweep_chart_and_exports(model_path):
+    at = app("pages/benchmark.py").run()
+    at.slider(key="bench_repeats").set_value(1)
+    at.slider(key="bench_warmups").set_value(1)
+    at.select_slider(key="bench_max_size").set_value(512)
+    at.button(key="bench_run").click().run()
+    no_exception(at)
+    assert at.success and at.success[0].value.startswith("recommended: ")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    points = [t for t in spec["data"] if t["name"] in ("Pareto front", "dominated")]
+    assert sum(len(t["x"]) for t in points) == 4
+    assert any(t["name"].startswith("recommended: ") for t in spec["data"])
+    table = at.dataframe[0].value
+    assert len(table) == 4 and table["ok"].all()
+    assert [b.proto.label for b in at.get("download_button")] == ["Download CSV", "Download JSON"]
+
+
+def test_benchmark_opens_a_saved_sweep_and_refuses_junk(model_path):
+    from rembg_core import bench
+    from rembg_core.memory import MB
+
+    def record(name, arena, latency, retained):
+        cfg = bench.BenchConfig(enable_cpu_mem_arena=arena, name=name)
+        return bench.ProbeRecord(cfg, "x.png", True, repeats=2, latencies=(latency, latency),
+                                 baseline=90 * MB, after=(90 + retained) * MB, peak=500 * MB)
+
+    records = (record("fast", True, 0.2, 300), record("lean", False, 0.3, 20))
+    pareto = bench.pareto_flags(records)
+    saved = bench.SweepResult(records, pareto, bench.recommend(records, pareto), (), "x.png", None, 2, 1)
+    at = app("pages/benchmark.py").run()
+    at.file_uploader(key="bench_load").set_value(("bad.json", b"{nope", "application/json")).run()
+    no_exception(at)
+    assert "bad.json" in at.error[0].value
+    at.file_uploader(key="bench_load").set_value(
+        ("sweep.json", json.dumps(saved.to_dict()).encode(), "application/json")).run()
+    no_exception(at)
+    assert not at.error
+    assert at.success[0].value.startswith("recommended: ")
+    assert len(at.dataframe[0].value) == 2
