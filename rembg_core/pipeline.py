@@ -51,7 +51,11 @@ def preprocess(rgb: Image.Image, spec: ModelSpec) -> np.ndarray:
     All in float32, written straight into the output array: no float64 temporaries.
     """
     s = spec.input_size
-    small = rgb.resize((s, s), Image.Resampling.LANCZOS) if rgb.size != (s, s) else rgb
+    # reducing_gap=3: a box reduction first when the image is at least 6× the model's input
+    # (≥ 1920 px for u2netp), then Lanczos; smaller images resize exactly as before. At 24 MP
+    # it cuts this step from ~0.35 s to ~0.05 s; Pillow documents gap ≥ 3 as indistinguishable
+    # from a full Lanczos in most cases.
+    small = rgb.resize((s, s), Image.Resampling.LANCZOS, reducing_gap=3.0) if rgb.size != (s, s) else rgb
     a = np.asarray(small, dtype=np.float32)
     peak = max(float(a.max()), 1e-6)
     out = np.empty((1, 3, s, s), dtype=np.float32)
