@@ -69,3 +69,12 @@ def test_streamlit_upload_limit_agrees_with_limits():
         pytest.skip(".streamlit/config.toml is written by the dashboard branch (issue-4)")
     server = tomllib.loads(config.read_text()).get("server", {})
     assert server.get("maxUploadSize") == LIMITS.max_upload_mb
+
+
+def test_batch_limits_take_their_defaults_from_limits():
+    from rembg_core.batch import BatchLimits
+
+    b = BatchLimits()
+    assert (b.max_items, b.max_zip_entries, b.max_zip_bytes, b.max_item_bytes, b.max_pixels) == (
+        LIMITS.max_batch_items, LIMITS.max_zip_entries, LIMITS.max_zip_bytes, LIMITS.max_item_bytes,
+        LIMITS.max_pixels)
