@@ -22,7 +22,8 @@ class Limits:
     # otherwise cost 2.5 GB and 16 s in rembg.
     max_pixels: int = 100_000_000
     # Batches (rembg_core.batch.BatchLimits takes its defaults from here).
-    max_batch_items: int = 10_000
+    max_batch_items: int = 10_000  # CLI and library
+    max_ui_batch_items: int = 500  # one batch on the dashboard's Batch page (a shared server)
     max_zip_entries: int = 10_000
     max_zip_bytes: int = 4 * 1024**3  # total uncompressed size an archive may declare
     max_item_bytes: int = 256 * 1024**2  # one file or zip member, before decoding
