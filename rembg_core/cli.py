@@ -69,16 +69,18 @@ def ensure_model(name: str) -> None:
     """Fetch the model when it is missing, with a one-line progress on stderr."""
     if models.is_available(name):
         return
-    last = [0.0]
+    state = {"message": "", "at": 0.0}
 
     def progress(message: str, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if now - last[0] > 0.5 or (total and done >= total):
-            last[0] = now
-            pct = f" {100 * done / total:.0f}%" if total else ""
-            print(f"\r{message}{pct}", end="", file=sys.stderr, flush=True)
+        if message != state["message"]:  # a new step starts on a new line
+            print(("\n" if state["message"] else "") + message, end="", file=sys.stderr, flush=True)
+            state["message"] = message
+        if total and (now - state["at"] > 0.5 or done >= total):
+            state["at"] = now
+            print(f"\r{message} {100 * done / total:.0f}%", end="", file=sys.stderr, flush=True)
 
-    print(f"fetching model {name}…", file=sys.stderr)
+    print(f"fetching model {name}", file=sys.stderr)
     models.fetch(name, progress)
     print(file=sys.stderr)
 

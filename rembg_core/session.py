@@ -38,6 +38,9 @@ class SessionConfig:
 
     def __post_init__(self) -> None:
         models.get_spec(self.model)  # raises UnknownModelError with the known names
+        if not self.enable_cpu_mem_arena and self.arena_shrinkage:
+            # no arena, nothing to shrink (ORT refuses the run option); keep one canonical cache key
+            object.__setattr__(self, "arena_shrinkage", False)
         if self.graph_optimization_level not in GRAPH_LEVELS:
             raise ValueError(f"graph_optimization_level must be one of {', '.join(GRAPH_LEVELS)}")
         if self.intra_op_num_threads < 0:

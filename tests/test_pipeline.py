@@ -153,3 +153,4 @@ def test_config_validates():
     ro = SessionConfig(arena_shrinkage=True).run_options()
     assert ro.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
     assert SessionConfig().run_options() is None
+    assert SessionConfig(enable_cpu_mem_arena=False, arena_shrinkage=True) == SessionConfig(enable_cpu_mem_arena=False)
