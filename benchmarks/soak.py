@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from rembg_core import SessionConfig, encode, remove  # noqa: E402
 from rembg_core.atomic import atomic_write_bytes  # noqa: E402
 from rembg_core.cli import add_session_flags, session_config  # noqa: E402
-from rembg_core.memory import MB, rss  # noqa: E402
+from rembg_core.memory import MB, rss, trim  # noqa: E402
 
 RECOMMENDED = SessionConfig(enable_cpu_mem_arena=False, enable_mem_pattern=False)
 SIZES = [(320, 240), (1024, 768), (640, 960), (2000, 1500), (96, 96), (3000, 2000), (1600, 1200), (480, 2400),
@@ -87,6 +87,8 @@ class SoakResult:
     seconds: float
     per_image_median_s: float
     refused: int
+    trim_every: int  # 0 = never; else memory.trim() (gc + malloc_trim) after every N images
+    samples_mb: list[float]  # RSS after each removal
 
     def failures(self, max_drift: float) -> list[str]:
         out = []
@@ -104,7 +106,7 @@ class SoakResult:
 
 
 def run_soak(count: int = 300, warmup: int = 30, config: SessionConfig = RECOMMENDED, max_size: int | None = 1600,
-             out_dir: Path | None = None) -> SoakResult:
+             out_dir: Path | None = None, trim_every: int = 0) -> SoakResult:
     proc = psutil.Process()
     tmp = Path(tempfile.mkdtemp(prefix="rembg-lab-soak-"))
     private_tmp = tmp / "tmp"
@@ -132,6 +134,8 @@ def run_soak(count: int = 300, warmup: int = 30, config: SessionConfig = RECOMME
             finally:
                 data = result = None  # noqa: F841 — nothing of this image outlives the iteration
             per_image.append(time.perf_counter() - t0)
+            if trim_every and (i + 1) % trim_every == 0:
+                trim()
             samples.append(rss())
             if i + 1 == warmup:
                 fds_warm, threads_warm, py_threads_warm = proc.num_fds(), proc.num_threads(), threading.active_count()
@@ -152,7 +156,8 @@ def run_soak(count: int = 300, warmup: int = 30, config: SessionConfig = RECOMME
     return SoakResult(
         count, warmup, config.label(), max_size, rss_start / MB, warm / MB, end / MB, max(samples) / MB,
         (end - warm) / warm, fds_warm, fds_end, threads_warm, threads_end, py_threads_warm, py_threads_end,
-        temp_left, time.perf_counter() - t_start, statistics.median(per_image), refused,
+        temp_left, time.perf_counter() - t_start, statistics.median(per_image), refused, trim_every,
+        [round(x / MB, 1) for x in samples],
     )
 
 
@@ -162,16 +167,18 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--max-size", type=int, default=1600, help="0 = no cap")
     ap.add_argument("--max-drift", type=float, default=0.05)
+    ap.add_argument("--trim-every", type=int, default=0, help="memory.trim() after every N images (0 = never)")
     ap.add_argument("--json", help="write the result here")
     add_session_flags(ap)
     ap.set_defaults(arena=False, mem_pattern=False)
     args = ap.parse_args()
-    result = run_soak(args.count, args.warmup, session_config(args), args.max_size or None)
+    result = run_soak(args.count, args.warmup, session_config(args), args.max_size or None,
+                      trim_every=args.trim_every)
     record = asdict(result) | {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                                           f"{psutil.virtual_memory().total / 2**30:.0f} GB",
                                "load_avg": os.getloadavg(), "max_drift": args.max_drift,
                                "failures": result.failures(args.max_drift)}
-    print(json.dumps(record, indent=2))
+    print(json.dumps({k: v for k, v in record.items() if k != "samples_mb"}, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
     return 1 if record["failures"] else 0

@@ -116,15 +116,16 @@ def test_toggling_session_flags_50_times_keeps_rss_bounded(model_path):
 
 # --- a batch killed half-way ----------------------------------------------------
 
-def test_cli_batch_killed_mid_way_leaves_only_complete_files(tmp_path, model_path):
+def test_cli_batch_killed_mid_way_leaves_only_complete_files_and_resumes_from_cache(tmp_path, model_path):
     src = tmp_path / "in"
     src.mkdir()
     for i in range(40):
         (src / f"img-{i:02d}.png").write_bytes(png_bytes(subject_image((900 + 7 * i, 700))))
-    out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "rembg_core", "remove", str(src), "-o", str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    cmd = [sys.executable, "-m", "rembg_core", "remove", str(src), "-o", str(out), "--cache", str(cache),
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list(out.glob("*.png"))) < 3:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
@@ -138,3 +139,42 @@ def test_cli_batch_killed_mid_way_leaves_only_complete_files(tmp_path, model_pat
     # a killed writer can leave only its hidden temporary behind, never a half file under the real name
     leftovers = [p.name for p in out.iterdir() if p not in written]
     assert all(name.startswith(".") and name.endswith(".part") for name in leftovers), leftovers
+    # the same command again: what was finished comes from the cache, the rest is computed
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    cached = [ln for ln in again.stdout.splitlines() if ln.endswith("(cached)")]
+    assert len(cached) >= len(written), again.stdout
+    assert len(list(out.glob("*.png"))) == 40
+    for path in out.glob("*.png"):
+        with Image.open(path) as im:
+            im.load()
+
+
+# --- the result cache on a full disk ---------------------------------------------
+
+FULL_DISK_CHILD = r"""
+import resource, signal, sys
+from pathlib import Path
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like ENOSPC
+from rembg_core.batch import collect, run_batch
+from rembg_core.cache import ResultCache
+sys.path.insert(0, "tests")
+from conftest import png_bytes, subject_image
+cache = ResultCache(Path(sys.argv[1]))
+items = collect([(f"{i}.png", png_bytes(subject_image((300 + 40 * i, 200)))) for i in range(4)])
+resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))  # every cache entry is bigger than this
+results = list(run_batch(items, cache=cache))
+print(sum(r.ok for r in results), sum(bool(r.cached) for r in results), cache.stats.errors)
+"""
+
+
+def test_full_disk_under_the_cache_never_fails_the_batch_nor_leaves_half_entries(tmp_path, model_path):
+    cache_dir = tmp_path / "cache"
+    proc = subprocess.run([sys.executable, "-c", FULL_DISK_CHILD, str(cache_dir)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ok, cached, errors = map(int, proc.stdout.split())
+    assert ok == 4 and cached == 0 and errors >= 1
+    assert "Traceback" not in proc.stderr
+    assert [p for p in cache_dir.rglob("*") if p.is_file()] == []  # no half-written entry, no temp file
