@@ -47,6 +47,8 @@ class BenchConfig:
     name: str = ""  # short label; derived from the flags when empty
 
     def __post_init__(self) -> None:
+        if not self.enable_cpu_mem_arena and self.arena_shrinkage:
+            object.__setattr__(self, "arena_shrinkage", False)  # as SessionConfig: no arena, nothing to shrink
         if self.arena_extend_strategy is not None:
             if self.arena_extend_strategy not in STRATEGIES:
                 raise ValueError(f"arena_extend_strategy must be one of {', '.join(STRATEGIES)}")
@@ -433,15 +435,16 @@ class SweepResult:
         return out
 
     def table(self) -> str:
-        head = f"{'config':<44} {'s/image':>8} {'spread':>7} {'peak MB':>8} {'retained':>9} {'release':>8}  pareto"
+        w = max([44] + [len(r.config.name) for r in self.records])
+        head = f"{'config':<{w}} {'s/image':>8} {'spread':>7} {'peak MB':>8} {'retained':>9} {'release':>8}  pareto"
         lines = [head, "-" * len(head)]
         for row in self.rows():
             if not row["ok"]:
-                lines.append(f"{row['config']:<44} failed: {row['reason']}")
+                lines.append(f"{row['config']:<{w}} failed: {row['reason']}")
                 continue
             rr = "-" if row["release_ratio"] is None else f"{row['release_ratio']:.2f}"
             sp = "-" if row["spread"] is None else f"{row['spread']:.0%}"
-            lines.append(f"{row['config']:<44} {row['median_s']:>8.3f} {sp:>7} {row['peak_mb']:>8.0f} "
+            lines.append(f"{row['config']:<{w}} {row['median_s']:>8.3f} {sp:>7} {row['peak_mb']:>8.0f} "
                          f"{row['retained_mb']:>9.0f} {rr:>8}  {'*' if row['pareto'] else ''}")
         return "\n".join(lines)
 
@@ -470,7 +473,11 @@ def sweep(image_path: str | os.PathLike, configs: Sequence[BenchConfig] | str = 
         if progress:
             progress(i + 1, len(configs), record)
     pareto = pareto_flags(records)
-    return SweepResult(tuple(records), pareto, recommend(records, pareto), sweep_warnings(records),
+    warnings = sweep_warnings(records)
+    line = recommend(records, pareto)
+    if any("spread" in w or "load average" in w for w in warnings):
+        line += " (latencies were noisy: see the warnings)"
+    return SweepResult(tuple(records), pareto, line, warnings,
                        str(Path(image_path).resolve()), max_size, repeats, warmups)
 
 

@@ -55,9 +55,8 @@ def cutout(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
     (rembg's naive_cutout multiplies RGB by the mask and then saves it as straight alpha,
     which darkens soft edges twice.)
     """
-    if rgb.mode == "RGB":
-        # one pass, no intermediate RGBA copy: twice as fast as convert + putalpha at 24 MP, same pixels
-        return Image.merge("RGBA", (*rgb.split(), alpha))
+    # convert + putalpha writes the alpha into the new image in place. Image.merge of split bands
+    # is ~50 ms faster at 24 MP but holds three band copies at once: +72 MB peak. Memory wins.
     out = rgb.convert("RGBA") if rgb.mode != "RGBA" else rgb.copy()
     out.putalpha(alpha)
     return out

@@ -83,7 +83,9 @@ class IdleReleaser:
         """The session, counting this as use. Callers who run long should prefer lease()."""
         config = config or SessionConfig()
         self.touch(config)
-        return self._get(config)
+        session = self._get(config)
+        self.touch(config)  # a slow first load is not idle time
+        return session
 
     def touch(self, config: SessionConfig) -> None:
         with self._cond:
@@ -152,7 +154,10 @@ class IdleReleaser:
                 picked = []
                 for config in due:
                     picked.append((config, now - self._last_used.pop(config)))
-            for config, idle in picked:  # outside the lock: release trims, which takes a moment
+            # Outside the lock: release trims, which takes a moment. A lease that starts in this
+            # gap still gets a working session (the caller's reference keeps it alive); it is only
+            # evicted from the cache, and the next lease builds a fresh one.
+            for config, idle in picked:
                 before = rss()
                 self._release(config)
                 event = ReleaseEvent(config, time.monotonic(), idle, before, rss())
