@@ -62,21 +62,27 @@ def ensure_model(name: str) -> bool:
     if models.is_available(name):
         return True
     failed = st.session_state.get(f"fetch_failed_{name}")
-    if failed and not st.button(f"Retry downloading {name}", key=f"retry_{name}"):
-        st.error(f"**{name}**: {failed}")
-        return False
+    if failed:
+        box = st.empty()
+        with box.container():
+            st.error(f"**{name}**: {failed}")
+            st.caption(f"{models.DEFAULT_MODEL} (the default) comes with `make run`; pick it in the sidebar, "
+                       f"or retry once {name}'s source is reachable.")
+            retry = st.button(f"Retry downloading {name}", key=f"retry_{name}")
+        if not retry:
+            return False
+        box.empty()
     bar = st.progress(0.0, text=f"Fetching model {name}…")
 
     def progress(message: str, done: int, total: int | None) -> None:
         bar.progress(min(1.0, done / total) if total else 0.0, text=message)
 
     try:
-        models.fetch(name, progress)
+        models.fetch(name, progress, timeout=20)  # a blocked network should not hang the page for minutes
     except ModelError as exc:
         bar.empty()
         st.session_state[f"fetch_failed_{name}"] = str(exc)
-        st.error(f"**{name}**: {exc}")
-        return False
+        st.rerun()  # the next run shows the failure with its hint and a retry button
     bar.empty()
     st.session_state.pop(f"fetch_failed_{name}", None)
     return True

@@ -63,6 +63,10 @@ def options() -> dict:
                      help="Opening, blur and threshold: a clean hard edge, loses fine hair.")
     crop = c3.toggle("Crop to subject", key="remove_crop", help="Trim the transparent margin around the subject.")
     use_bg = c4.toggle("Solid background", key="remove_use_bg", disabled=only_mask)
+    spec = models.get_spec(common.settings().config.model)
+    cap = common.settings().max_size
+    st.caption(f"max_size (sidebar) is **{common.max_size_label(cap or 0)}**: it caps decoding, the mask upscale "
+               f"and compositing — the model always sees {spec.input_size}×{spec.input_size} px.")
     bgcolor = None
     if use_bg and not only_mask:
         bgcolor = hex_to_rgba(st.color_picker("Background colour", "#FFFFFF", key="remove_bg"))
