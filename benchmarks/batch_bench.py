@@ -155,6 +155,14 @@ def run_child(mode: str, folder: Path, out: Path, flags: dict, u2net_home: Path)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def median_record(runs: list[dict]) -> dict:
+    """The run with the median wall time (whole records, so its RSS series stays its own)."""
+    ranked = sorted(runs, key=lambda r: r["seconds"])
+    rec = dict(ranked[len(ranked) // 2])
+    rec["all_seconds"] = [round(r["seconds"], 2) for r in runs]
+    return rec
+
+
 def table(records: list[dict], n: int) -> str:
     from rembg_core.batch import rss_drift
 
@@ -190,6 +198,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200, help="images (default 200)")
     ap.add_argument("--megapixels", type=float, default=1.0)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every mode this many times, order rotated, and report the median run (busy machines)")
     ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
     ap.add_argument("--no-arena", action="store_true")
     ap.add_argument("--no-mem-pattern", action="store_true")
@@ -221,13 +231,16 @@ def main() -> None:
         files = make_images(folder, args.n, args.megapixels)
         size_mb = sum(f.stat().st_size for f in files) / 1e6
         load = os.getloadavg()
-        records = []
-        for mode in modes:
-            out = tmp / f"out-{mode}"
-            out.mkdir()
-            print(f"running {mode}…", file=sys.stderr, flush=True)
-            records.append(run_child(mode, folder, out, flags, home))
-            shutil.rmtree(out)
+        runs: dict[str, list[dict]] = {m: [] for m in modes}
+        for r in range(args.rounds):
+            order = modes[r % len(modes):] + modes[:r % len(modes)]  # rotated: no mode always runs first
+            for mode in order:
+                out = tmp / f"out-{mode}"
+                out.mkdir()
+                print(f"round {r + 1}/{args.rounds}: {mode}…", file=sys.stderr, flush=True)
+                runs[mode].append(run_child(mode, folder, out, flags, home))
+                shutil.rmtree(out)
+        records = [median_record(runs[m]) for m in modes]
         load_end = os.getloadavg()
     import onnxruntime
 
@@ -236,7 +249,12 @@ def main() -> None:
           f"threads {args.threads or 'auto'}; ONNX Runtime {onnxruntime.__version__}, Python {platform.python_version()}, "
           f"{os.cpu_count()} cores; load average {load[0]:.1f} at start, {load_end[0]:.1f} at end.\n")
     print(table(records, args.n))
+    if args.rounds > 1:
+        print("\nMedian of " + str(args.rounds) + " rounds; every round's seconds: "
+              + "; ".join(f"{r['mode']} {r['all_seconds']}" for r in records) + ".")
     print(f"\nReproduce: `python benchmarks/batch_bench.py --n {args.n}"
+          f"{f' --rounds {args.rounds}' if args.rounds > 1 else ''}"
+          f"{f' --modes {args.modes}' if args.modes != ','.join(MODES) else ''}"
           f"{' --no-arena' if args.no_arena else ''}{' --no-mem-pattern' if args.no_mem_pattern else ''}`")
     if args.json:
         args.json.write_text(json.dumps(records, indent=1))

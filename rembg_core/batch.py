@@ -491,6 +491,20 @@ def _pipelined(engine: _Engine, works: Iterator[_Work], max_in_flight: int) -> I
                 continue
         return _DONE
 
+    failures: list[BaseException] = []
+
+    def guarded(body: Callable[[], None], downstream: queue.Queue) -> Callable[[], None]:
+        # Per-item errors never get here (the stages catch them); this is for bugs, so that
+        # the caller sees an exception instead of waiting forever.
+        def run() -> None:
+            try:
+                body()
+            except BaseException as exc:
+                failures.append(exc)
+                stop.set()
+                downstream.put(_DONE)
+        return run
+
     def loader() -> None:
         for w in works:
             while not slots.acquire(timeout=0.1):
@@ -511,9 +525,11 @@ def _pipelined(engine: _Engine, works: Iterator[_Work], max_in_flight: int) -> I
         return loop
 
     threads = [
-        threading.Thread(target=loader, name="batch-load", daemon=True),
-        threading.Thread(target=stage(engine.infer, decoded, inferred), name="batch-infer", daemon=True),
-        threading.Thread(target=stage(engine.finish, inferred, finished), name="batch-encode", daemon=True),
+        threading.Thread(target=guarded(loader, decoded), name="batch-load", daemon=True),
+        threading.Thread(target=guarded(stage(engine.infer, decoded, inferred), inferred), name="batch-infer",
+                         daemon=True),
+        threading.Thread(target=guarded(stage(engine.finish, inferred, finished), finished), name="batch-encode",
+                         daemon=True),
     ]
     for t in threads:
         t.start()
@@ -522,6 +538,8 @@ def _pipelined(engine: _Engine, works: Iterator[_Work], max_in_flight: int) -> I
             slots.release()
             yield w
             del w
+        if failures:
+            raise RuntimeError(f"batch engine failed: {failures[0]!r}") from failures[0]
     finally:
         stop.set()
         for t in threads:

@@ -359,3 +359,16 @@ def test_clear_transparent_keeps_every_visible_pixel():
     assert not out[~visible].any()
     mask = Image.new("L", (4, 4), 7)
     assert clear_transparent(mask) is mask
+
+
+def test_a_bug_inside_the_pipeline_raises_instead_of_hanging():
+    class Bug(BaseException):  # not an Exception: escapes the per-item handlers, like a real bug would
+        pass
+
+    def explode() -> bytes:
+        raise Bug("boom")
+
+    items = [BatchItem("a.jpg", "a.jpg", read=lambda: jpeg((32, 32))), BatchItem("b.jpg", "b.jpg", read=explode)]
+    with pytest.raises(RuntimeError, match="batch engine failed") as info:
+        list(run_batch(items))
+    assert isinstance(info.value.__cause__, Bug)
