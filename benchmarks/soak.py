@@ -149,9 +149,14 @@ def run_soak(count: int = 300, warmup: int = 30, config: SessionConfig = RECOMME
         else:
             os.environ["TMPDIR"] = saved[1]
         shutil.rmtree(tmp, ignore_errors=True)
-    after = samples[warmup:]
-    # windows of whole cycles of SIZES: RSS after an image depends on its size
-    window = max(len(SIZES), (len(after) // 10) // len(SIZES) * len(SIZES))
+    if trim_every:
+        # retained memory: RSS right after gc + malloc_trim, once per trim_every images
+        after = [rss_ for i, rss_ in enumerate(samples) if i >= warmup and (i + 1) % trim_every == 0]
+        window = max(3, len(after) // 10)
+    else:
+        # raw RSS, in windows of whole cycles of SIZES: RSS after an image depends on its size
+        after = samples[warmup:]
+        window = max(len(SIZES), (len(after) // 10) // len(SIZES) * len(SIZES))
     warm, end = statistics.median(after[:window]), statistics.median(after[-window:])
     return SoakResult(
         count, warmup, config.label(), max_size, rss_start / MB, warm / MB, end / MB, max(samples) / MB,
