@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 def test_short_soak_has_no_leaks(model_path):
-    result = run_soak(count=60, warmup=12, config=RECOMMENDED, max_size=1600)
+    result = run_soak(count=60, warmup=12, config=RECOMMENDED, max_size=1600, trim_every=12)
     assert result.refused == 0
     assert result.temp_left == []
     assert result.fds_end <= result.fds_warm
