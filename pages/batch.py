@@ -15,13 +15,13 @@ import streamlit as st
 from PIL import Image
 
 from pages import common
-from rembg_core import charts, preview, samples
+from rembg_core import charts, limits, preview, samples
 from rembg_core.batch import (BatchLimitError, BatchLimits, ItemResult, RemoveOptions, collect, rss_drift,
                               run_batch, zip_writer)
 from rembg_core.cache import ResultCache
 from rembg_core.errors import ModelError
 
-LIMITS = BatchLimits(max_items=500)
+LIMITS = BatchLimits(max_items=limits.LIMITS.max_ui_batch_items)
 THUMB_SIDE = 160  # px
 MAX_THUMBS = 120  # the grid stops here; the zip has everything
 OUT_DIR = Path(tempfile.gettempdir()) / "rembg-lab-batch"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import pandas  # noqa: F401 — see below
+import plotly.graph_objects  # noqa: F401
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from PIL import Image
@@ -25,6 +27,11 @@ from rembg_core.idle import IdleReleaser
 from rembg_core.errors import ImageLoadError, ModelChecksumError, ModelError
 from rembg_core.imageio import encode
 from rembg_core.session import ModelSession, SessionConfig
+
+# pandas and plotly are imported here, once, when the first session loads this module. Streamlit and
+# plotly otherwise import pandas lazily inside st.plotly_chart/st.dataframe, and several sessions doing
+# that first import at the same moment race: "partially initialized module 'pandas' has no attribute
+# 'Series'" (seen with four simultaneous users in tests/test_multiuser.py).
 
 # Streamlit treats a `pages/` folder as its old multipage layout until the first st.navigation call,
 # so the very first visit to a fresh server straight at /watermark would run that script without

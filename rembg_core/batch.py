@@ -39,6 +39,7 @@ from .atomic import atomic_writer
 from .cache import ResultCache
 from .errors import ImageLoadError, RembgCoreError
 from .imageio import DEFAULT_MAX_PIXELS, LoadedImage, encode, load_image
+from .limits import LIMITS
 from .memory import rss
 from .pipeline import remove
 from .session import ModelSession, SessionConfig, get_session
@@ -62,10 +63,11 @@ class BatchLimitError(RembgCoreError):
 class BatchLimits:
     """Every limit of a batch, in one place."""
 
-    max_items: int = 10_000  # images in one batch
-    max_zip_entries: int = 10_000  # entries in one archive, folders included
-    max_zip_bytes: int = 4 * 1024**3  # total uncompressed size an archive declares
-    max_item_bytes: int = 256 * 1024**2  # one input file or member, before decoding
+    # defaults come from rembg_core.limits (env-overridable, documented in the README)
+    max_items: int = LIMITS.max_batch_items  # images in one batch
+    max_zip_entries: int = LIMITS.max_zip_entries  # entries in one archive, folders included
+    max_zip_bytes: int = LIMITS.max_zip_bytes  # total uncompressed size an archive declares
+    max_item_bytes: int = LIMITS.max_item_bytes  # one input file or member, before decoding
     max_in_flight: int = 3  # items read but not yet handed to the caller: bounds images in memory
     max_pixels: int = DEFAULT_MAX_PIXELS
 

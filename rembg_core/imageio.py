@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import struct
+import zlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +29,9 @@ from .errors import (
     TruncatedImageError,
     UnsupportedFormatError,
 )
+from .limits import LIMITS
 
-DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_PIXELS = LIMITS.max_pixels  # 100 MP unless REMBG_LAB_MAX_PIXELS says otherwise
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
 
 # Formats a photo or logo arrives in. Pillow can open more (EPS runs Ghostscript, for one);
@@ -101,7 +105,7 @@ def describe(head: bytes) -> str | None:
         return None
 
 
-def _open(source: ImageSource) -> tuple[Image.Image, BinaryIO | None]:
+def _open(source: ImageSource, max_pixels: int | None = None) -> tuple[Image.Image, BinaryIO | None]:
     """Open without decoding pixels. Returns the image and a file handle to close later."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
@@ -128,8 +132,12 @@ def _open(source: ImageSource) -> tuple[Image.Image, BinaryIO | None]:
             im = Image.open(fp, formats=FORMATS)
         return im, owned
     except Image.DecompressionBombError as exc:
+        # Pillow's own guard (2 × MAX_IMAGE_PIXELS) fired while reading the header; say it in our terms
         _close(owned)
-        raise TooManyPixelsError(f"too many pixels ({exc})") from None
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = _mp(int(found.group(1))) if found else "too many pixels"
+        limit = max_pixels or 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise TooManyPixelsError(f"the header declares {declared}, over the {_mp(limit)} limit") from None
     except UnidentifiedImageError:
         _close(owned)
         what = describe(head)
@@ -142,7 +150,45 @@ def _open(source: ImageSource) -> tuple[Image.Image, BinaryIO | None]:
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         _close(owned)
+        if "truncated" in str(exc).lower():
+            raise TruncatedImageError("the file ends inside its header (incomplete download?)") from None
         raise CorruptImageError(f"damaged image header: {exc}") from None
+
+
+def _mp(pixels: int) -> str:
+    """144 MP, 0.04 MP: whole megapixels unless that would round to nothing."""
+    mp = pixels / 1e6
+    return f"{mp:.0f} MP" if mp >= 10 else f"{mp:.2g} MP"
+
+
+def _check_png_chunks(fp: BinaryIO) -> None:
+    """Verify every PNG chunk's CRC. Pillow skips the IDAT checksums, so a flipped bit in the
+    pixel data would otherwise pass silently (libpng, and so browsers, refuse such files)."""
+    start = fp.tell()
+    try:
+        fp.seek(8)
+        while header := fp.read(8):
+            if len(header) < 8:
+                return  # truncated: the decoder will say so
+            length, kind = struct.unpack(">I4s", header)
+            crc = zlib.crc32(kind)
+            left = length
+            while left:
+                chunk = fp.read(min(left, 1 << 16))
+                if not chunk:
+                    return
+                crc = zlib.crc32(chunk, crc)
+                left -= len(chunk)
+            stored = fp.read(4)
+            if len(stored) < 4:
+                return
+            if struct.unpack(">I", stored)[0] != crc:
+                name = kind.decode("latin-1")
+                raise CorruptImageError(f"damaged PNG: the checksum of its {name} chunk does not match its data")
+            if kind == b"IEND":
+                return
+    finally:
+        fp.seek(start)
 
 
 def _close(fp: BinaryIO | None) -> None:
@@ -212,29 +258,24 @@ def load_image(source: ImageSource, max_size: int | None = None,
         im, owned = source, None
         fmt = source.format or "image"
     else:
-        im, owned = _open(source)
+        im, owned = _open(source, max_pixels)
         fmt = im.format or "image"
     try:
         w, h = im.size
         if w < 1 or h < 1:
             raise CorruptImageError(f"the header declares an empty {w}×{h} image")
         if max_pixels and w * h > max_pixels:
-            raise TooManyPixelsError(
-                f"{w}×{h} is {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit"
-            )
+            raise TooManyPixelsError(f"{w}×{h} is {_mp(w * h)}, over the {_mp(max_pixels)} limit")
         notes: list[str] = []
         frames = getattr(im, "n_frames", 1)
         if frames > 1:
             notes.append(f"{frames} frames: the first is used")
-        orientation = 1
-        try:
-            orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-        except Exception:  # a broken EXIF block is no reason to refuse a photo
-            orientation = 1
         target = _fit((w, h), max_size)
         if im.format in ("JPEG", "MPO") and target != (w, h):
             # DCT-domain downscale: decodes at 1/2, 1/4 or 1/8 while staying >= target
             im.draft("RGB" if im.mode == "RGB" else im.mode, target)
+        if im.format == "PNG" and getattr(im, "fp", None) is not None:
+            _check_png_chunks(im.fp)
         try:
             im.load()
         except OSError as exc:
@@ -244,6 +285,13 @@ def load_image(source: ImageSource, max_size: int | None = None,
         except (SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
             raise CorruptImageError(f"damaged image data: {exc}") from None
         decoded_size = im.size
+        # Read after load(): a PNG's getexif() decodes the pixels itself, and a damaged IDAT must
+        # surface as an error above, not be swallowed here.
+        orientation = 1
+        try:
+            orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+        except Exception:  # a broken EXIF block is no reason to refuse a photo
+            orientation = 1
         icc = im.info.get("icc_profile")
         norm, mode_notes = _normalise(im)
         notes += mode_notes

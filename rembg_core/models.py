@@ -165,10 +165,29 @@ def verify(name: str) -> Path:
     if not path.exists():
         raise ModelFetchError(f"model {name} is not in {path.parent} (run: python -m rembg_core models fetch {name})")
     if not is_valid(spec, path):
-        raise ModelChecksumError(
-            f"model file {path} is damaged: checksum {checksum(spec, path)} != {expected_checksum(spec)}"
-        )
+        raise ModelChecksumError(f"model file {path} is damaged: {damage(spec, path)}")
     return path
+
+
+def damage(spec: ModelSpec, path: Path) -> str:
+    """What is wrong with a model file that fails its checksum, in words."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    expected = f"{spec.size_mb:.1f} MB"
+    if size == 0:
+        return f"it is empty (0 bytes; expected {expected})"
+    text = head.lstrip().lower()
+    if text.startswith(b"version https://git-lfs"):
+        return "it is a Git LFS pointer, not the model (clone with git-lfs or fetch it again)"
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"{")):
+        return f"it is a web page or error message ({size} bytes), not the model"
+    if size < spec.size_mb * 1e6 * 0.95:
+        return f"it is truncated ({size / 1e6:.1f} MB of {expected}; an interrupted download?)"
+    return f"checksum {checksum(spec, path)} != {expected_checksum(spec)}"
 
 
 def is_available(name: str) -> bool:

@@ -23,7 +23,7 @@ StageHook = Callable[[str, str], None]
 class RemovalResult:
     image: Image.Image  # RGBA cutout (straight colour), or the L mask when only_mask
     mask: Image.Image  # L, same size as image
-    timings: dict[str, float] = field(compare=False)  # seconds per stage, plus "total"
+    timings: dict[str, float] = field(compare=False)  # seconds per stage, "queue" (waiting for a run slot), "total"
     config: SessionConfig
     source: LoadedImage = field(repr=False, compare=False)
 
@@ -71,8 +71,11 @@ def predict_mask(rgb: Image.Image, session: ModelSession,
     timings = {} if timings is None else timings
     with _stage("preprocess", timings, on_stage):
         batch = preprocess(rgb, session.spec)
+    queued_before = timings.get("queue", 0.0)
     with _stage("inference", timings, on_stage):
-        pred = session.run(batch)
+        pred = session.run(batch, timings)
+    # time spent waiting for a free run slot (session.run_slots) is "queue", not inference
+    timings["inference"] -= timings["queue"] - queued_before
     with _stage("postprocess", timings, on_stage):
         mask = compose.prediction_to_mask(pred[0, 0], rgb.size)
     return mask

@@ -11,7 +11,8 @@ import numpy as np
 import onnxruntime as ort
 
 from . import models
-from .errors import ModelChecksumError, ModelLoadError
+from .errors import ModelChecksumError, ModelFetchError, ModelLoadError
+from .limits import LIMITS
 from .memory import trim
 
 ort.set_default_logger_severity(3)  # ORT's warnings go to stderr unasked; errors still raise
@@ -73,6 +74,69 @@ class SessionConfig:
 
 
 @dataclass(frozen=True)
+class SlotStats:
+    capacity: int
+    running: int  # runs inside ORT right now
+    waiting: int  # runs queued for a slot right now
+    peak_running: int
+    peak_waiting: int
+    waits: int  # runs that had to queue, since start
+    wait_seconds: float  # their total time in the queue
+
+
+class RunSlots:
+    """At most `capacity` model runs at once in this process; the rest wait their turn.
+
+    Every concurrent run on a session gets its own ORT buffers, so unbounded parallelism
+    multiplies peak memory without adding throughput (each run already uses all cores).
+    Waiting is counted so a UI can say "waited 0.4 s for a free slot".
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._sem = threading.BoundedSemaphore(capacity)
+        self._lock = threading.Lock()
+        self._running = self._waiting = self._peak_running = self._peak_waiting = self._waits = 0
+        self._wait_seconds = 0.0
+
+    def acquire(self) -> float:
+        """Take a slot; returns the seconds spent waiting for it."""
+        if self._sem.acquire(blocking=False):
+            waited = 0.0
+        else:
+            with self._lock:
+                self._waiting += 1
+                self._peak_waiting = max(self._peak_waiting, self._waiting)
+            t0 = time.perf_counter()
+            try:
+                self._sem.acquire()
+            finally:
+                waited = time.perf_counter() - t0
+                with self._lock:
+                    self._waiting -= 1
+            with self._lock:
+                self._waits += 1
+                self._wait_seconds += waited
+        with self._lock:
+            self._running += 1
+            self._peak_running = max(self._peak_running, self._running)
+        return waited
+
+    def release(self) -> None:
+        with self._lock:
+            self._running -= 1
+        self._sem.release()
+
+    def stats(self) -> SlotStats:
+        with self._lock:
+            return SlotStats(self.capacity, self._running, self._waiting, self._peak_running,
+                             self._peak_waiting, self._waits, self._wait_seconds)
+
+
+run_slots = RunSlots(LIMITS.max_concurrent_runs)
+
+
+@dataclass(frozen=True)
 class ModelSession:
     """A loaded model: the ORT session plus what is needed to feed it. Shared; never mutated."""
 
@@ -82,9 +146,16 @@ class ModelSession:
     input_name: str
     load_seconds: float
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """(1, 3, S, S) float32 in, the first output out. ORT's run is thread-safe."""
-        return self.inner.run(None, {self.input_name: batch}, self.config.run_options())[0]
+    def run(self, batch: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
+        """(1, 3, S, S) float32 in, the first output out. ORT's run is thread-safe; at most
+        `run_slots.capacity` run at once. With `timings`, adds the wait as timings["queue"]."""
+        waited = run_slots.acquire()
+        try:
+            if timings is not None:
+                timings["queue"] = timings.get("queue", 0.0) + waited
+            return self.inner.run(None, {self.input_name: batch}, self.config.run_options())[0]
+        finally:
+            run_slots.release()
 
 
 def load_session(config: SessionConfig) -> ModelSession:
@@ -161,13 +232,26 @@ _cache = SessionCache()
 
 
 def get_session(config: SessionConfig | None = None) -> ModelSession:
-    """The shared session for `config`; a damaged model file is reported, then re-fetched next time."""
+    """The shared session for `config`.
+
+    A damaged model file is reported (ModelChecksumError) and removed; a missing one is fetched
+    and verified — so the request after a damaged file finds a fresh, good copy.
+    """
     config = config or SessionConfig()
     try:
         return _cache.get(config)
-    except ModelChecksumError:
-        models.model_path(config.model).unlink(missing_ok=True)  # the next request fetches a good copy
-        raise
+    except ModelChecksumError as exc:
+        models.model_path(config.model).unlink(missing_ok=True)
+        raise ModelChecksumError(f"{exc}; removed it, the next request fetches a fresh copy") from None
+    except ModelFetchError:
+        if models.model_path(config.model).exists():
+            raise
+        with _fetch_lock:  # one fetch however many requests arrive at once
+            models.fetch(config.model)
+        return _cache.get(config)
+
+
+_fetch_lock = threading.Lock()
 
 
 def release(config: SessionConfig) -> bool:
