@@ -13,6 +13,7 @@ from rembg_core.errors import ModelError
 st.set_page_config(page_title="Rembg Lab", page_icon=":material/content_cut:", layout="wide",
                    initial_sidebar_state="expanded")
 
+st.session_state[common.K_FRAMED] = True
 for key, value in common.DEFAULTS.items():
     st.session_state.setdefault(key, value)
 

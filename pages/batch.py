@@ -194,6 +194,7 @@ def show(b: BatchRun) -> None:
             st.caption(f"The first {len(b.thumbs)} of {ok} shown; the zip has them all.")
 
 
+common.require_app_frame()
 st.title("Batch")
 st.caption("Many images or a zip in, one zip out. Images are decoded, cut out and encoded a few at a time, "
            f"so memory stays flat however long the batch.")

@@ -74,6 +74,7 @@ def show(result: bench.SweepResult) -> None:
                    f"{meta.get('onnxruntime')}, Python {meta.get('python')}. Image: {Path(result.image).name}.")
 
 
+common.require_app_frame()
 st.title("Benchmark")
 st.caption("Sweeps ONNX Runtime's memory settings on one image, each configuration in a fresh Python process so "
            "no configuration's arena colours the next. Other work on this machine makes latencies noisy; memory "

@@ -33,13 +33,7 @@ from rembg_core.session import ModelSession, SessionConfig
 # that first import at the same moment race: "partially initialized module 'pandas' has no attribute
 # 'Series'" (seen with four simultaneous users in tests/test_multiuser.py).
 
-# Streamlit treats a `pages/` folder as its old multipage layout until the first st.navigation call,
-# so the very first visit to a fresh server straight at /watermark would run that script without
-# app.py's frame (no sidebar, "app" and "common" listed as pages). Leave that mode and rerun
-# through app.py, which resolves the same URL with st.navigation.
-if PagesManager.uses_pages_directory:
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+K_FRAMED = "app_framed"  # set by app.py on every run
 
 # Session-state keys of the shared sidebar, with the value a page sees when no sidebar was drawn.
 K_MODEL, K_ARENA, K_PATTERN, K_SHRINK, K_THREADS, K_MAX_SIZE = (
@@ -66,6 +60,18 @@ IDLE_SECONDS = float(os.environ.get("REMBG_LAB_IDLE_SECONDS", "300"))
 class Settings:
     config: SessionConfig
     max_size: int | None  # None = no cap
+
+
+def require_app_frame() -> None:
+    """Called first by every page. Streamlit treats a `pages/` folder as its old multipage layout
+    until the first st.navigation call, so the very first visit to a fresh server straight at
+    /watermark would run that script without app.py's frame (no sidebar; "app" and "common" listed
+    as pages). Leave that mode and rerun through app.py, which resolves the same URL itself.
+    Only a session app.py has never framed is rerun (AppTest resets that mode before every run).
+    (Not done at import time: a rerun raised mid-import breaks other sessions importing this module.)"""
+    if PagesManager.uses_pages_directory and K_FRAMED not in st.session_state:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def setting(key: str):

@@ -239,6 +239,7 @@ def explanations(runs: list[LabRun]) -> None:
 
 # --- the page -----------------------------------------------------------------------------
 
+common.require_app_frame()
 st.title("Memory Lab")
 st.caption("Flip ONNX Runtime's memory switches and watch resident memory (RSS). *In this process* runs inside "
            "the dashboard's own server — live, but coloured by everything already loaded. *Isolated* runs in a "

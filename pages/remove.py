@@ -118,6 +118,7 @@ def show(run_: Run, settings: common.Settings) -> None:
         st.markdown("\n".join(f"- {line}" for line in what_max_size_changed(result, settings.max_size)))
 
 
+common.require_app_frame()
 st.title("Remove a background")
 st.caption("U²-Net on ONNX Runtime, on this server's CPU. Cutouts keep their true colours at soft edges.")
 settings = common.settings()

@@ -208,6 +208,7 @@ def out_names(photos: list[tuple[str, Image.Image]]) -> list[str]:
 
 # --- page ------------------------------------------------------------------------------------
 
+common.require_app_frame()
 st.title("Watermark studio")
 st.caption("Turn a logo into a transparent watermark, see it on light, dark and your own photos, "
            "and download the mark, its mask and the stamped photos.")
