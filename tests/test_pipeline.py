@@ -50,9 +50,12 @@ def test_parity_with_rembg_alpha_and_straight_colour(peer_fixtures, rembg_sessio
         assert edge_colour_error(theirs, source) > 5.0, path.name  # rembg's darkened fringe
 
 
-def test_cutout_keeps_every_visible_pixel_and_clears_the_rest():
+@pytest.mark.parametrize("band_pixels", [1 << 20, 120])  # one band, and many bands of 2 rows
+def test_cutout_keeps_every_visible_pixel_and_clears_the_rest(band_pixels, monkeypatch):
+    from rembg_core import compose
     from rembg_core.compose import cutout
 
+    monkeypatch.setattr(compose, "_BAND_PIXELS", band_pixels)
     rng = np.random.default_rng(1)
     rgb = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
     alpha = rng.integers(0, 256, (40, 50), dtype=np.uint8)
