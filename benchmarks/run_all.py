@@ -257,7 +257,7 @@ def markdown(report: dict) -> str:
                 f"{r['baseline'] / MB:.0f} MB | {r['peak'] / MB:.0f} MB | {r['retained'] / MB:.0f} MB | "
                 f"{r['after_trim'] / MB:.0f} MB | {fmt(r['release_ratio'], '.2f')} | {'yes' if r['pareto'] else ''} |")
         if report.get("sweep_note"):
-            lines += ["", f"({report['sweep_note']}, at the same time as the comparison above.)"]
+            lines += ["", f"({report['sweep_note']})"]
         lines += ["", f"{sw['recommendation']}"] + [f"- warning: {w}" for w in sw["warnings"]]
     idle = report.get("idle")
     if idle and idle["ok"]:
