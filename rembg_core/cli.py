@@ -97,10 +97,6 @@ def expand_inputs(inputs: list[str]) -> Iterator[Path]:
             yield path
 
 
-def output_for(src: Path, out: Path, single_file: bool, fmt: str) -> Path:
-    return out if single_file else out / f"{src.stem}.{fmt}"
-
-
 def cmd_remove(args: argparse.Namespace) -> int:
     config = session_config(args)
     out = Path(args.output)
@@ -171,16 +167,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # --- watermark ----------------------------------------------------------------
 
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
-    return value
-
-
 def number(text: str) -> float:
     try:
         value = float(text)
@@ -188,6 +174,13 @@ def number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
     return value
 
 
