@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .memory import MB, MemoryTrace
+from .memory import MB, MemoryTrace, release_ratio
 
 SCHEMA = "rembg-lab/bench/1"
 SPREAD_WARN = 0.10  # (max - min) / median of the repeats
@@ -154,9 +154,7 @@ class ProbeRecord:
 
     @property
     def release_ratio(self) -> float | None:
-        if self.peak <= self.baseline:
-            return None
-        return (self.peak - self.after) / (self.peak - self.baseline)
+        return release_ratio(self.baseline, self.peak, self.after)
 
     def to_dict(self) -> dict:
         return {

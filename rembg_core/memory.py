@@ -37,6 +37,13 @@ def _libc_malloc_trim():
     return fn
 
 
+def release_ratio(before: int, peak: int, after: int) -> float | None:
+    """(peak − after) / (peak − before): 1.0 gave it all back, 0.0 kept it all; None if RSS never rose."""
+    if peak <= before:
+        return None
+    return (peak - after) / (peak - before)
+
+
 @dataclass(frozen=True)
 class TrimReport:
     rss_before: int
@@ -111,10 +118,7 @@ class MemoryTrace:
 
     @property
     def release_ratio(self) -> float | None:
-        """(peak − after) / (peak − before): 1.0 gave it all back, 0.0 kept it all; None if RSS never rose."""
-        if self.peak <= self.before:
-            return None
-        return (self.peak - self.after) / (self.peak - self.before)
+        return release_ratio(self.before, self.peak, self.after)
 
     @property
     def native_peak(self) -> int | None:

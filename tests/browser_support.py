@@ -89,3 +89,10 @@ def settle(page, timeout: float = 180_000) -> None:
 def assert_no_exception(page) -> None:
     exc = page.locator("[data-testid=stException]")
     assert exc.count() == 0, exc.first.inner_text()
+
+
+def assert_images_loaded(page, count: int) -> None:
+    """Exactly `count` st.image elements, each decoded by the browser (not a broken image)."""
+    images = page.locator("[data-testid=stImage] img")
+    assert images.count() == count
+    assert all(images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0") for i in range(count))

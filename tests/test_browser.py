@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.browser_support import VIEWPORT, assert_no_exception, settle, streamlit_server
+from tests.browser_support import VIEWPORT, assert_images_loaded, assert_no_exception, settle, streamlit_server
 from tests.conftest import subject_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -31,9 +31,7 @@ def test_remove_page_upload_cutout_chart_download(server, browser, artifacts, pe
     page.wait_for_selector("text=Resident memory during the run", timeout=60_000)
     settle(page)
     assert_no_exception(page)
-    images = page.locator("[data-testid=stImage] img")
-    assert images.count() == 2
-    assert all(images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0") for i in range(2))
+    assert_images_loaded(page, 2)
     assert page.locator("[data-testid=stMetric]", has_text="RSS peak").count() == 1
     page.screenshot(path=artifacts / "browser-remove-cutout.png")
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from rembg_core import watermark as W
-from tests.browser_support import VIEWPORT, assert_no_exception, settle
+from tests.browser_support import VIEWPORT, assert_images_loaded, assert_no_exception, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,9 +47,7 @@ def test_designer_downloads_a_white_30_percent_mark_and_a_stamped_photo(server, 
     page.wait_for_selector("text=holiday.jpg — 1200×800 RGB", timeout=60_000)
     settle(page)
     assert_no_exception(page)
-    images = page.locator("[data-testid=stImage] img")
-    assert images.count() == 4
-    assert all(images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0") for i in range(4))
+    assert_images_loaded(page, 4)
     page.screenshot(path=artifacts / "browser-watermark-designer.png")
 
     with page.expect_download(timeout=60_000) as got:
