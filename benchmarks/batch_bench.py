@@ -160,7 +160,7 @@ def paired(folder: Path, config, rounds: int) -> dict:
 
 def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
     from rembg_core import SessionConfig
-    from rembg_core.memory import rss
+    from rembg_core.measure.sampling import rss
 
     files = sorted(folder.glob("*.jpg"))
     spin = not config_flags.pop("no_spin", False)
@@ -210,7 +210,7 @@ def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
             rec["rss_items"] = rss_items
         else:
             from rembg_core.batch import collect, run_batch, zip_writer
-            from rembg_core.cache import ResultCache
+            from rembg_core.batch.cache import ResultCache
 
             items = collect([str(folder)])
             passes = 2 if mode == "cache" else 1
@@ -257,7 +257,7 @@ def median_record(runs: list[dict]) -> dict:
 
 
 def table(records: list[dict], n: int) -> str:
-    from rembg_core.batch import rss_drift
+    from rembg_core.measure.analysis import rss_drift
 
     MB = 1024 * 1024
     bare = next((r for r in records if r["mode"] == "bare"), None)

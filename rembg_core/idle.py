@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from . import session as sessions
-from .memory import rss
+from .measure.sampling import rss
 from .session import ModelSession, SessionConfig
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Union
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import (
     CorruptImageError,
@@ -39,6 +39,10 @@ ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
 Image.init()
 FORMATS = tuple(f for f in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "PPM", "TGA", "ICO", "AVIF")
                 if f in Image.OPEN)  # MPO (phone photos) opens through JPEG
+# File name endings taken as images when a folder or archive is expanded, and offered by upload widgets.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".ppm",
+                            ".tga", ".ico"})
+UPLOAD_TYPES = sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)
 
 # Leading bytes of files people mistake for images, for an error that says what the file is.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -313,17 +317,22 @@ def load_image(source: ImageSource, max_size: int | None = None,
         _close(owned)
 
 
-def encode(image: Image.Image, fmt: str = "png", icc_profile: bytes | None = None) -> bytes:
-    """PNG or lossless WebP bytes. WebP keeps straight alpha exactly (exact=True)."""
+def encode(image: Image.Image, fmt: str = "png", icc_profile: bytes | None = None, *, png_level: int = 4) -> bytes:
+    """PNG, lossless WebP (straight alpha kept exactly: exact=True) or JPEG (quality 92; L stays L).
+
+    JPEG refuses an image with transparency instead of flattening it silently.
+    """
     buf = io.BytesIO()
     fmt = fmt.lower()
     extra = {"icc_profile": icc_profile} if icc_profile else {}
     if fmt == "png":
-        image.save(buf, "PNG", compress_level=4, **extra)
+        image.save(buf, "PNG", compress_level=png_level, **extra)
     elif fmt == "webp":
         image.save(buf, "WEBP", lossless=True, exact=True, method=4, **extra)
     elif fmt in ("jpg", "jpeg"):
-        image.convert("RGB").save(buf, "JPEG", quality=92, **extra)
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            raise ValueError("JPEG cannot hold transparency; save it as PNG or WebP")
+        (image if image.mode in ("RGB", "L") else image.convert("RGB")).save(buf, "JPEG", quality=92, **extra)
     else:
         raise ValueError(f"unsupported output format {fmt!r} (png, webp or jpeg)")
     return buf.getvalue()

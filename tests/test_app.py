@@ -224,17 +224,18 @@ def test_benchmark_sweep_chart_and_exports(model_path):
 
 
 def test_benchmark_opens_a_saved_sweep_and_refuses_junk(model_path):
-    from rembg_core import bench
-    from rembg_core.memory import MB
+    from rembg_core.measure.configs import ProbeConfig
+    from rembg_core.measure.records import ProbeRecord
+    from rembg_core.measure.sampling import MB
+    from rembg_core.measure.sweep import SweepResult
+    from rembg_core.session import SessionConfig
 
     def record(name, arena, latency, retained):
-        cfg = bench.BenchConfig(enable_cpu_mem_arena=arena, name=name)
-        return bench.ProbeRecord(cfg, "x.png", True, repeats=2, latencies=(latency, latency),
-                                 baseline=90 * MB, after=(90 + retained) * MB, peak=500 * MB)
+        cfg = ProbeConfig(SessionConfig(enable_cpu_mem_arena=arena), name=name)
+        return ProbeRecord(cfg, "x.png", True, repeats=2, latencies=(latency, latency),
+                           baseline=90 * MB, after=(90 + retained) * MB, peak=500 * MB)
 
-    records = (record("fast", True, 0.2, 300), record("lean", False, 0.3, 20))
-    pareto = bench.pareto_flags(records)
-    saved = bench.SweepResult(records, pareto, bench.recommend(records, pareto), (), "x.png", None, 2, 1)
+    saved = SweepResult((record("fast", True, 0.2, 300), record("lean", False, 0.3, 20)), "x.png", None, 2, 1, 1)
     at = app("pages/benchmark.py").run()
     at.file_uploader(key="bench_load").set_value(("bad.json", b"{nope", "application/json")).run()
     no_exception(at)

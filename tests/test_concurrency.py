@@ -119,8 +119,8 @@ def test_session_cache_under_churn(model_path):
 
 def test_model_verification_is_thread_safe(model_path):
     spec = models.get_spec("u2netp")
-    with models._verified_lock:
-        models._verified.clear()
+    with models.store._verified_lock:
+        models.store._verified.clear()
     with ThreadPoolExecutor(THREADS) as pool:
         assert all(pool.map(lambda _: models.is_valid(spec, model_path), range(32)))
 

@@ -19,7 +19,7 @@ from rembg_core import RembgCoreError, SessionConfig, get_session, remove
 from rembg_core import models
 from rembg_core import session as session_mod
 from rembg_core.errors import ModelChecksumError
-from rembg_core.memory import MB, rss, trim
+from rembg_core.measure.sampling import MB, rss, trim
 
 pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +158,7 @@ import resource, signal, sys
 from pathlib import Path
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like ENOSPC
 from rembg_core.batch import collect, run_batch
-from rembg_core.cache import ResultCache
+from rembg_core.batch.cache import ResultCache
 sys.path.insert(0, "tests")
 from conftest import png_bytes, subject_image
 cache = ResultCache(Path(sys.argv[1]))

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 
 from conftest import ROOT, png_bytes, subject_image
-from rembg_core import cli, watermark as W
+from rembg_core import cli, preview, watermark as W
 
 WHITE = (255, 255, 255)
 
@@ -527,13 +527,14 @@ def test_local_max_matches_brute_force():
     r = 3
     p = np.pad(a, r, mode="edge")
     brute = np.array([[p[y:y + 2 * r + 1, x:x + 2 * r + 1].max() for x in range(53)] for y in range(37)])
-    assert np.array_equal(W._local_max(a, r), brute)
+    assert np.array_equal(W.alpha._local_max(a, r), brute)
 
 
 def test_previews_on_checker_and_solid():
-    board = np.asarray(W.checkerboard((24, 12), cell=6))
-    assert tuple(board[0, 0]) == W.CHECKER_LIGHT and tuple(board[0, 6]) == W.CHECKER_DARK
-    assert tuple(board[6, 6]) == W.CHECKER_LIGHT
+    light, dark = preview.MID_GREYS
+    board = np.asarray(W.on_background(rgba((24, 12), (0, 0, 0, 0))))
+    assert tuple(board[0, 0]) == light and tuple(board[0, 12]) == dark
+    assert tuple(board[11, 11]) == light
     mark = rgba((4, 4), (255, 255, 255, 128))
     out = W.on_background(mark, (0, 0, 0), border=2)
     assert out.mode == "RGB" and out.size == (8, 8)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

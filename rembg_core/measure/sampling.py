@@ -175,7 +175,7 @@ class MemoryTrace:
         )
 
 
-def _read_hwm() -> int | None:
+def read_hwm() -> int | None:
     """The kernel's peak RSS for this process (VmHWM), in bytes; None off Linux."""
     try:
         with open("/proc/self/status", "rb") as f:
@@ -265,7 +265,7 @@ class RssSampler:
         if self._started_tracemalloc:
             tracemalloc.stop()
         peak = max(s.rss for s in samples)
-        hwm = _read_hwm() if self._hwm_reset else None
+        hwm = read_hwm() if self._hwm_reset else None
         if hwm is not None:
             peak = max(peak, hwm)
         self._trace = MemoryTrace(samples, marks, self._before, after, peak, t_end, self.interval,
