@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, models, remove, watermark
+from . import bench, claims, models, remove, watermark
 from .common import ExitCode
 
-SUBCOMMANDS = (remove, models, watermark, bench)
+SUBCOMMANDS = (remove, models, watermark, bench, claims)
 
 
 def build_parser() -> argparse.ArgumentParser:
