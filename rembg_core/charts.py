@@ -27,7 +27,6 @@ STAGE_COLORS = {
 SERIES_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10), height=380,
               legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0))
-SIDE_LEGEND = dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.02, font_size=11)
 MIN_LABELLED_BAND = 0.08  # bands narrower than this share of the x range get no text (the legend names them)
 
 
@@ -60,8 +59,12 @@ def _mb(values: Iterable[int]) -> list[float]:
     return [v / MB for v in values]
 
 
-def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the run") -> go.Figure:
-    """RSS over time, a shaded band per pipeline stage, and before / peak / after markers."""
+def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the run",
+                 before: tuple[str, float, int] | None = None) -> go.Figure:
+    """RSS over time, a shaded band per pipeline stage, and before / peak / after markers.
+
+    `before` = (name, t, bytes) replaces the trace's own starting point, so the marker shows the same
+    baseline as the figures beside the chart (an isolated run's is RSS with the model loaded)."""
     fig = go.Figure()
     ts = [s.t for s in trace.samples]
     fig.add_trace(go.Scatter(x=ts, y=_mb(s.rss for s in trace.samples), mode="lines", name="RSS",
@@ -72,15 +75,16 @@ def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the ru
     peak_t = next((s.t for s in trace.samples if s.rss == trace.peak), None)
     if peak_t is None:  # the peak came from the kernel's high-water mark, between two samples
         peak_t = max(trace.samples, key=lambda s: s.rss).t if trace.samples else 0.0
-    points = [("before", 0.0, trace.before, "circle", "#495057"),
+    name0, t0, v0 = before or ("before", 0.0, trace.before)
+    points = [(name0, t0, v0, "circle", "#495057"),
               ("after", end, trace.after, "square", "#2ca02c"),
               ("peak", peak_t, trace.peak, "triangle-up", "#d62728")]  # last: drawn on top when peak ≈ after
     for name, t, value, symbol, colour in points:
         fig.add_trace(go.Scatter(x=[t], y=[value / MB], mode="markers", name=f"{name} {value / MB:.0f} MB",
                                  marker=dict(symbol=symbol, size=12, color=colour, line=dict(width=1, color="white")),
                                  hovertemplate=f"{name}: %{{y:.1f}} MB<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)",
-                      **{**LAYOUT, "legend": SIDE_LEGEND})
+    # the legend below the plot: beside it, eight entries squeeze the plot and overflow at 1280 px
+    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)", **{**LAYOUT, "height": 420})
     return fig
 
 

@@ -175,7 +175,7 @@ def test_memory_lab_in_process_then_isolated_with_the_arena_off(model_path):
     assert {"Median per image", "RSS before", "Peak", "After"} <= set(labels)
     assert len(at.get("plotly_chart")) == 1
 
-    at.toggle(key="lab_arena").set_value(False)
+    at.session_state["cfg_arena"] = False  # the sidebar is the one place the flags live
     at.button(key="lab_run_iso").click().run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
@@ -199,8 +199,41 @@ def test_memory_lab_explains_flags_and_claims(model_path):
     text = " ".join(m.value for m in at.markdown)
     for flag in ("enable_cpu_mem_arena", "enable_mem_pattern", "arena shrinkage"):
         assert flag in text
-    claims = [e.label for e in at.expander]
-    assert len(claims) == 5 and any("1600" in c for c in claims)
+    assert all(t.key not in ("lab_arena", "lab_pattern") for t in at.toggle)  # one source of truth: the sidebar
+    assert at.button(key="lab_claims_check").label == "Check the claims"
+    assert "1600 px" in text and "--preload" in text  # the claims are listed, with no verdict before a run
+    assert not any(word in text for word in ("holds", "does not hold", "≈530"))
+
+
+def test_memory_lab_shows_a_saved_claims_run_with_where_and_when(model_path):
+    from rembg_core.claims import ClaimsRun, TrialRecord
+    from rembg_core.claims import verdicts as v
+
+    records = [TrialRecord("arena", v.ARENA_OFF, 0, True, "", "x.png", {"release_ratio": 0.97, "retained": 1})]
+    run = ClaimsRun((v.arena_off_release(records), v.preload([])),
+                    {"when": "2026-01-02T03:04:05+00:00", "where": "benchhost", "machine": {"summary": "8 CPUs"},
+                     "command": "python -m rembg_core claims --json run.json"})
+    at = app("pages/memory_lab.py").run()
+    at.file_uploader(key="lab_claims_upload").set_value(("run.json", run.to_json().encode(), "application/json")).run()
+    no_exception(at)
+    assert any("2026-01-02" in i.value and "benchhost" in i.value for i in at.info)
+    table = at.dataframe[-1].value
+    assert list(table["verdict"]) == ["holds", "could not tell"]
+    at.file_uploader(key="lab_claims_upload").set_value(("bad.json", b'{"schema": "x"}', "application/json")).run()
+    assert any("bad.json" in e.value and "not a saved claims run" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_memory_lab_isolated_bad_file_shows_the_one_line_reason(model_path):
+    at = app("pages/memory_lab.py").run()
+    at.file_uploader(key="lab_upload").set_value(("notes.png", b"these are notes, not pixels", "image/png")).run()
+    at.button(key="lab_run_iso").click().run()
+    no_exception(at)
+    isolated = [e.value for e in at.error]
+    at.button(key="lab_run_here").click().run()
+    in_process = [e.value for e in at.error]
+    assert len(isolated) == 1 and isolated == in_process, (isolated, in_process)
+    assert "Error" not in isolated[0] and "exited with status" not in isolated[0]
 
 
 # --- Benchmark ------------------------------------------------------------------------------
