@@ -44,7 +44,8 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
         st.select_slider("max_size (longest side)", common.MAX_SIZE_CHOICES, key=common.K_MAX_SIZE,
                          format_func=common.max_size_label,
                          help="Caps the image before decoding finishes; the mask and the cutout are made "
-                              "at this size. The model's own input is fixed.")
+                              "at this size. The model's own input is fixed. 1600 px by default; "
+                              "\"no cap\" (far right) works at full size and needs far more memory.")
         st.divider()
         return st.container()
 

@@ -46,7 +46,7 @@ def test_app_frames_every_page_with_the_sidebar(model_path):
     at = app("app.py").run()
     assert at.title[0].value == "Remove a background"  # the home page
     assert at.sidebar.toggle(key="cfg_arena").value is True
-    assert at.sidebar.select_slider(key="cfg_max_size").value == 0
+    assert at.sidebar.select_slider(key="cfg_max_size").value == 1600  # the article's cap; "no cap" is explicit
     assert any("Server RSS now" in c.value for c in at.sidebar.caption)
     # (AppTest 1.67 drops the sidebar's elements from its tree after switch_page; the browser test covers them)
     for page, title in [("pages/memory_lab.py", "Memory Lab"), ("pages/benchmark.py", "Benchmark"),
@@ -97,6 +97,28 @@ def test_remove_options_and_flags_take_effect(model_path):
     no_exception(at)
     assert at.color_picker(key="remove_bg").value.upper() == "#FFFFFF"
     assert "cutout" in image_captions(at)[1]
+
+
+def test_remove_recomposes_without_the_model_when_only_compositing_changes(model_path):
+    at = app("pages/remove.py").run()
+    at.file_uploader(key="remove_upload").set_value(("disc.png", png_bytes(subject_image((640, 480))), "image/png"))
+    at.run()
+    first = at.session_state["remove_last"]
+    assert first.kept.inferences == 1 and "cutout (checkerboard = transparent)" in image_captions(at)[1]
+    at.toggle(key="remove_crop").set_value(True).run()
+    cropped = at.session_state["remove_last"]
+    assert cropped.kept.inferences == 0 and cropped.trace is first.trace  # the model did not run again
+    assert cropped.kept.size[0] < 640 and cropped.kept.mask_key == first.kept.mask_key
+    at.toggle(key="remove_use_bg").set_value(True).run()
+    at.color_picker(key="remove_bg").set_value("#00FF00").run()
+    no_exception(at)
+    coloured = at.session_state["remove_last"]
+    assert coloured.kept.inferences == 0 and coloured.trace is first.trace
+    assert image_captions(at)[1] == "After — cutout on #00FF00"  # not "checkerboard = transparent"
+    assert any("Recomposed from the kept mask" in c.value for c in at.caption)
+    at.session_state["cfg_arena"] = False  # another session config: a new mask
+    at.run()
+    assert at.session_state["remove_last"].kept.inferences == 1
 
 
 def test_remove_sample(model_path):
