@@ -243,6 +243,8 @@ with view:
     how = {"key": f"colour key on {rgb_hex(wm.background)}" if wm.background else "colour key",
            "model": "the background-removal model", "alpha": "the logo's own transparency"}[wm.source]
     st.markdown(f"**{logo_name}** → {mark.width}×{mark.height} px watermark; transparency from {how}.")
+    for note in wm.notes:
+        st.warning(note, icon=":material/warning:")
     if spec.source == "auto" and wm.source == "model" and not plain:
         st.caption("The logo's border is not one plain colour, so the model cut it out.")
 
