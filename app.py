@@ -6,12 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import common
-from rembg_core import models
+from rembg_core import models, preview
 from rembg_core.measure import sampling
 from rembg_core.errors import ModelError
 
 
-st.set_page_config(page_title="Rembg Lab", page_icon=":material/content_cut:", layout="wide",
+st.set_page_config(page_title="Rembg Lab", page_icon=preview.app_icon(), layout="wide",
                    initial_sidebar_state="expanded")
 
 st.session_state[common.K_FRAMED] = True

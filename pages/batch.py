@@ -111,16 +111,8 @@ def options() -> tuple[RemoveOptions, bool, bool]:
                           crop=crop, format=fmt), use_cache, pipelined)
 
 
-def run(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, use_cache: bool,
+def run(items: list, opts: RemoveOptions, settings: common.Settings, use_cache: bool,
         pipelined: bool) -> BatchRun | None:
-    try:
-        items = collect(entries, LIMITS)
-    except BatchLimitError as exc:
-        st.error(f"**{len(entries)} files**: {exc}", icon=":material/error:")
-        return None
-    if not items:
-        st.warning("No images found in what was uploaded (zips: only image files are read).")
-        return None
     cache = shared_cache() if use_cache else None
     hits0 = cache.stats.hits if cache else 0
     bar = st.progress(0.0, text=f"0 / {len(items)}")
@@ -154,6 +146,14 @@ def run(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, us
                       f"{cache.size_bytes() / common.sampling.MB:.0f} MB of {CACHE_BYTES // common.sampling.MB} MB")
     return BatchRun(rows, thumbs, rss, statuses, zip_path, time.perf_counter() - t0, settings.config.label(),
                     cache_line)
+
+
+def batch_label(items: list) -> str:
+    """Counts what will be processed: a zip of ten images is ten, and what will be refused is said."""
+    refused = sum(1 for i in items if i.refused)
+    n = len(items) - refused
+    text = f"Remove backgrounds of {n} image{'s' if n != 1 else ''}"
+    return text + (f" ({refused} other file{'s' if refused != 1 else ''} will be refused)" if refused else "")
 
 
 def show(b: BatchRun) -> None:
@@ -213,10 +213,17 @@ if not entries:
     st.info("Upload images or a zip (or pick the sample set) to run a batch.", icon=":material/upload:")
     st.stop()
 
-if st.button(f"Remove backgrounds of {len(entries)} file{'s' if len(entries) != 1 else ''}", type="primary",
-             key="batch_run", icon=":material/play_arrow:"):
+try:
+    items = collect(entries, LIMITS)  # zips are listed, not unpacked: cheap, and the button counts their members
+except BatchLimitError as exc:
+    st.error(f"**{len(entries)} files**: {exc}", icon=":material/error:")
+    st.stop()
+if not items:
+    st.warning("No images found in what was uploaded (zips: only image files are read).")
+    st.stop()
+if st.button(batch_label(items), type="primary", key="batch_run", icon=":material/play_arrow:"):
     try:
-        done = run(entries, opts, settings, use_cache, pipelined)
+        done = run(items, opts, settings, use_cache, pipelined)
     except ModelError as exc:
         common.show_error(settings.config.model, exc)
         st.stop()

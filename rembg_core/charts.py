@@ -158,20 +158,31 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
         idx = [i for i in range(len(records)) if on_front[i] == wanted]
         if not idx:
             continue
+        # Only the front is labelled on the chart (the rest by hover and the table), and neighbours in
+        # latency alternate above/below: a dozen labels in a row would overlap each other.
+        by_x = sorted(idx, key=lambda i: xs[i])
+        positions = {i: ("top center" if k % 2 == 0 else "bottom center") for k, i in enumerate(by_x)}
         fig.add_trace(go.Scatter(
-            x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers+text", name=name,
-            text=[labels[i] for i in idx], textposition="top center", textfont=dict(size=10),
+            x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers+text" if wanted else "markers", name=name,
+            text=[labels[i] for i in idx], textposition=[positions[i] for i in idx], textfont=dict(size=10),
+            cliponaxis=False,
             customdata=[peaks[i] for i in idx],
             marker=dict(size=[14 + 36 * peaks[i] / biggest for i in idx], color=colour, opacity=0.75,
                         line=dict(width=1, color="white")),
             hovertemplate="%{text}<br>%{x:.3f} s<br>retained %{y:.0f} MB<br>peak %{customdata:.0f} MB<extra></extra>"))
     if recommended is not None and recommended in labels:
         i = labels.index(recommended)
-        fig.add_trace(go.Scatter(x=[xs[i]], y=[ys[i]], mode="markers", name=f"recommended: {recommended}",
+        fig.add_trace(go.Scatter(x=[xs[i]], y=[ys[i]], mode="markers", name="recommended", cliponaxis=False,
                                  marker=dict(symbol="star", size=26, color="#ffb703", line=dict(width=1.5, color="#333")),
                                  hoverinfo="skip"))
     fig.update_layout(title=title, xaxis_title="median latency per image (s)", yaxis_title="retained RSS (MB)",
-                      **{**LAYOUT, "height": 480})
+                      **{**LAYOUT, "height": 480, "margin": dict(l=10, r=40, t=60, b=10)})
+    # room around the extreme points, so the biggest markers, their labels and the star are never cut
+    if xs:
+        span_x = (max(xs) - min(xs)) or max(xs) or 1.0
+        span_y = (max(ys) - min(ys)) or max(ys) or 1.0
+        fig.update_xaxes(range=[min(xs) - 0.15 * span_x, max(xs) + 0.15 * span_x])
+        fig.update_yaxes(range=[min(ys) - 0.2 * span_y, max(ys) + 0.2 * span_y])
     return fig
 
 
