@@ -30,6 +30,7 @@ CACHE_DIR = Path(tempfile.gettempdir()) / "rembg-lab-cache"
 CACHE_BYTES = 512 * 1024 * 1024
 STALE_SECONDS = 6 * 3600  # result zips of sessions long gone
 WARMUP, MIN_FOR_DRIFT = 5, 10  # items
+TABLE_WIDTHS = {"file": 170, "status": 72, "reason": 180, "output": 150, "size": 78, "time (ms)": 72, "RSS (MB)": 70}
 DAMAGED = ("damaged.jpg", b"\xff\xd8\xff\xe0 this JPEG stops here")
 
 
@@ -165,10 +166,11 @@ def show(b: BatchRun) -> None:
     m[0].metric("Images out", f"{ok} / {n}")
     m[1].metric("Refused", len(b.errors))
     m[2].metric("From the cache", b.statuses.count("cached"))
-    m[3].metric("Throughput", f"{n / b.seconds:.2f} img/s" if b.seconds else "–", f"{b.seconds:.1f} s in all",
+    # short labels and values: five metrics share ~820 px at 1280×800
+    m[3].metric("Images / second", f"{n / b.seconds:.2f}" if b.seconds else "–", f"{b.seconds:.1f} s in all",
                 delta_color="off")
-    m[4].metric("RSS drift after warm-up", "–" if drift is None else f"{100 * drift:+.1f} %",
-                help="Median RSS of the last items over the median of the first items after warm-up, minus 1. "
+    m[4].metric("RSS drift", "–" if drift is None else f"{100 * drift:+.1f} %",
+                help="After warm-up: median RSS of the last items over the median of the first items, minus 1. "
                      f"Near zero: nothing piles up per image. Needs {WARMUP + MIN_FOR_DRIFT} images or more.")
     if b.errors:
         st.error("\n".join(f"- **{e['file']}**: {e['reason']}" for e in b.errors[:20])
@@ -180,12 +182,12 @@ def show(b: BatchRun) -> None:
                            icon=":material/download:", type="primary")
     st.caption(f"{b.label}. RSS is this whole server process (shared with other users), after each item. "
                + (b.cache_line or "Result cache off."))
-    left, right = st.columns([3, 2])
-    left.plotly_chart(charts.batch_rss(b.rss, b.statuses, warmup=min(WARMUP, n), drift=drift), key="batch_rss_chart")
-    right.dataframe(b.rows, hide_index=True, height=380, column_config={
-        "reason": st.column_config.TextColumn(width="medium"),
-        "file": st.column_config.TextColumn(width="medium"),
-    })
+    st.plotly_chart(charts.batch_rss(b.rss, b.statuses, warmup=min(WARMUP, n), drift=drift), key="batch_rss_chart")
+    # full width, with widths that add up to the main column at 1280 px: no column hides off to the right
+    st.dataframe(b.rows, hide_index=True, height=min(380, 36 + 35 * n), width="stretch",
+                 column_order=list(TABLE_WIDTHS), column_config={
+                     k: st.column_config.TextColumn(width=w) if k in ("file", "reason", "output", "status", "size")
+                     else st.column_config.NumberColumn(width=w) for k, w in TABLE_WIDTHS.items()})
     if b.thumbs:
         st.subheader("Results")
         cols = st.columns(6)

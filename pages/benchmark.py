@@ -15,6 +15,9 @@ from rembg_core.measure.sampling import MB
 from rembg_core.measure.sweep import SweepResult, sweep
 
 RESULT = "bench_result"
+TABLE = {"config": ("config", 200), "runs": ("runs", 44), "median_s": ("median s", 66), "ci_low_s": ("95% low", 62),
+         "ci_high_s": ("95% high", 66), "spread": ("spread", 56), "peak_mb": ("peak MB", 64),
+         "retained_mb": ("retained MB", 84), "release_ratio": ("release", 62), "pareto": ("Pareto", 56)}
 
 
 def chart_records(result: SweepResult) -> list[dict]:
@@ -55,7 +58,12 @@ def show(result: SweepResult) -> None:
                    "retained = RSS after the last image − RSS with the session loaded, marker size = peak RSS "
                    "(the child's kernel high-water mark). Highlighted markers are on the Pareto front (nobody beats them on "
                    "latency, retained and peak at once).")
-    st.dataframe(report.rows(result), hide_index=True, width="stretch")
+    # The columns that fit at 1280 px, short labels; the CSV and JSON downloads hold every figure.
+    st.dataframe(report.rows(result), hide_index=True, width="stretch", column_order=list(TABLE),
+                 column_config={k: (st.column_config.TextColumn(label, width=w) if k == "config" else
+                                    st.column_config.CheckboxColumn(label, width=w) if k == "pareto" else
+                                    st.column_config.NumberColumn(label, width=w))
+                                for k, (label, w) in TABLE.items()})
     base = "rembg-lab-sweep"
     c1, c2 = st.columns(2)
     c1.download_button("Download CSV", report.to_csv(result), f"{base}.csv", "text/csv", key="bench_csv",

@@ -18,6 +18,9 @@ from rembg_core.measure.sampling import MB
 
 HISTORY = "lab_history"
 CLAIMS_RUN = "lab_claims_run"
+# what fits at 1280 px; before/after MB are in the metrics above, a note in its warning
+HISTORY_WIDTHS = {"run": 40, "where": 80, "flags": 150, "max_size": 70, "images": 56, "median s": 66, "peak MB": 62,
+                  "retained MB": 84, "released": 68, "image": 110}
 LIVE_POLL = 0.2  # s between live updates of the in-process chart
 VERDICT_ICON = {"holds": ":material/check_circle:", "partly": ":material/adjust:",
                 "does not hold": ":material/cancel:", "could not tell": ":material/help:"}
@@ -173,7 +176,8 @@ runs = history()
 if runs:
     show_last(runs[-1])
     st.subheader("History")
-    st.dataframe([r.row() for r in reversed(runs)], hide_index=True, width="stretch")
+    st.dataframe([r.row() for r in reversed(runs)], hide_index=True, width="stretch", column_order=list(HISTORY_WIDTHS),
+                 column_config={k: st.column_config.Column(width=w) for k, w in HISTORY_WIDTHS.items()})
     traced = {r.label: r.trace for r in runs[-8:] if r.trace is not None}
     if len(traced) > 1:
         st.plotly_chart(charts.rss_overlay(traced), key="lab_overlay")

@@ -20,6 +20,7 @@ from rembg_core.pipeline import remove
 class Run:
     kept: kept_.Kept  # encoded files and thumbnails only: a tab never holds full-size arrays
     trace: MemoryTrace  # of the model run this mask came from
+    timings: dict  # seconds per stage of that model run
     recomposed: float | None = None  # seconds, when only compositing options changed since
 
 
@@ -72,7 +73,7 @@ def run(mask_key: tuple, picked: common.Picked, opts: kept_.Options, settings: c
             sampler.mark("session", "end")
             result = remove(picked.data, settings.config, max_size=settings.max_size, session=session,
                             on_stage=sampler.mark, **vars(opts))
-    return Run(kept_.keep(result, mask_key, opts, picked.name, settings.max_size), sampler.trace)
+    return Run(kept_.keep(result, mask_key, opts, picked.name, settings.max_size), sampler.trace, result.timings)
 
 
 def after_caption(k: kept_.Kept) -> str:
@@ -125,7 +126,7 @@ def show(run_: Run, settings: common.Settings) -> None:
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.rss_timeline(trace), key="remove_rss_chart")
     # The session stage as this page saw it: fetching (or first loading) the shared session.
-    timings = {**k.timings, "session": trace.stage_seconds().get("session", 0.0)}
+    timings = {**run_.timings, "session": trace.stage_seconds().get("session", 0.0)}
     right.plotly_chart(charts.stage_timings(timings), key="remove_timings_chart")
     with st.expander("What max_size changed for this image", expanded=False):
         st.markdown("\n".join(f"- {line}" for line in what_max_size_changed(k, settings.max_size)))
@@ -163,8 +164,8 @@ try:
             last = run(mask_key, picked, opts, settings)
     elif last.kept.options != opts:
         t0 = time.perf_counter()
-        last = Run(kept_.recompose(last.kept, picked.data, opts), last.trace)
-        last = Run(last.kept, last.trace, time.perf_counter() - t0)
+        recomposed = kept_.recompose(last.kept, picked.data, opts)
+        last = Run(recomposed, last.trace, last.timings, time.perf_counter() - t0)
 except (ImageLoadError, ModelError) as exc:
     st.session_state.pop("remove_last", None)
     common.show_error(picked.name, exc)

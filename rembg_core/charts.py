@@ -83,8 +83,11 @@ def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the ru
         fig.add_trace(go.Scatter(x=[t], y=[value / MB], mode="markers", name=f"{name} {value / MB:.0f} MB",
                                  marker=dict(symbol=symbol, size=12, color=colour, line=dict(width=1, color="white")),
                                  hovertemplate=f"{name}: %{{y:.1f}} MB<extra></extra>"))
-    # the legend below the plot: beside it, eight entries squeeze the plot and overflow at 1280 px
-    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)", **{**LAYOUT, "height": 420})
+    # The legend flows below the plot in rows ("normal" order: grouped entries would stack in one tall
+    # column), clear of the axis title; beside the plot, nine entries squeezed it and overflowed at 1280 px.
+    legend = dict(orientation="h", traceorder="normal", yanchor="top", y=-0.22, xanchor="left", x=0.0)
+    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)",
+                      **{**LAYOUT, "height": 440, "legend": legend})
     return fig
 
 

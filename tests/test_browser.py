@@ -79,7 +79,7 @@ def test_memory_lab_arena_on_vs_off_and_benchmark_page(server, browser, artifact
     page.get_by_role("button", name="Run isolated (fresh process)").click()
     page.wait_for_selector("text=Run #1: isolated", timeout=180_000)
     settle(page)
-    page.get_by_role("switch", name="enable_cpu_mem_arena").click(force=True)
+    page.get_by_role("switch", name="CPU memory arena").click(force=True)  # the sidebar: the flags' one home
     settle(page)
     page.get_by_role("button", name="Run isolated (fresh process)").click()
     page.wait_for_selector("text=Run #2: isolated", timeout=180_000)

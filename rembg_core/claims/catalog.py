@@ -49,8 +49,8 @@ CLAIMS: tuple[Claim, ...] = (
         "“Create one session and share it between requests instead of creating a session per request.”",
         "Fresh processes serve the same requests from 2 threads: one shared session, or a new session "
         "for every request. Latency per request includes loading the session where one is made.",
-        "Holds when shared is faster (95 % intervals apart) and peaks no higher (within 5 %); partly when only "
-        "one of the two; does not hold when neither."),
+        "Holds when shared is faster (95 % intervals apart, five or more requests each) and peaks no higher "
+        "(within 5 %); partly when only one of the two; does not hold when neither."),
     Claim(
         "stream_gc", "Streaming a batch with gc.collect() stops accumulation",
         "“Process a batch as a stream, one image at a time, and call gc.collect() after each: memory stops "

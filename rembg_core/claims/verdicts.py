@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from typing import Callable, Sequence
 
-from ..measure.analysis import median_interval
+from ..measure.analysis import MIN_COVERAGE, median_interval
 from ..measure.sampling import MB
 from .catalog import RELEASE_TARGET, TEMPORARIES_CLAIMED
 from .child import WARM
@@ -22,6 +22,13 @@ STREAM_GC, STREAM, KEEP = "stream+gc", "stream", "keep"
 CLOSE, NO_CLOSE = "close", "no close"
 PEAK_SLACK = 1.05  # "peaks no higher": within 5 %
 ACCUMULATION_FLOOR = 1 * MB  # per image; RSS jitters by a few hundred KB between readings
+
+
+def apart(low: Sequence[float], high: Sequence[float]) -> bool:
+    """`low` is clearly below `high`: 95 % median intervals that do not overlap, each from enough runs
+    to mean something (the sweep's rule: fewer than five timings are a tie)."""
+    a, b = median_interval(low), median_interval(high)
+    return min(a[2], b[2]) >= MIN_COVERAGE and a[1] < b[0]
 
 
 def _ok(records: Sequence[TrialRecord], variant: str) -> list[dict]:
@@ -108,10 +115,10 @@ def shared_session(records: Sequence[TrialRecord]) -> ClaimResult:
                  figure("peak, shared", [v["peak"] for v in shared], "MB", MB),
                  figure("peak, per request", [v["peak"] for v in per], "MB", MB),
                  figure("sessions loaded, per request", [v["sessions_loaded"] for v in per], ""))
-    faster = median_interval(lat_s)[1] < median_interval(lat_p)[0]
+    faster = apart(lat_s, lat_p)
     leaner = peak_s <= peak_p * PEAK_SLACK
     verdict = "holds" if faster and leaner else "partly" if faster or leaner else "does not hold"
-    speed = ("faster (intervals apart)" if faster else "not clearly faster (intervals overlap)")
+    speed = "faster (intervals apart)" if faster else "not clearly faster (intervals overlap, or too few runs)"
     mem = "no higher" if leaner else "higher"
     return done(verdict, f"shared: {statistics.median(lat_s):.3f} s/request vs {statistics.median(lat_p):.3f} s, "
                          f"{speed}; peak {peak_s / MB:.0f} vs {peak_p / MB:.0f} MB, {mem}", figs)
@@ -191,12 +198,12 @@ def hash_cache(records: Sequence[TrialRecord]) -> ClaimResult:
     figs = _figs(figure("s/image, first pass", first, "s"), figure("s/image, second pass", second, "s"),
                  Figure("hits on the second pass", hits, "", runs=1),
                  Figure("re-saved copies that hit", sum(v["resaved_hit"] for v in runs), "", runs=1))
-    faster = median_interval(second)[1] < median_interval(first)[0]
+    faster = apart(second, first)
     line = (f"{hits} of {items} repeated images hit; {statistics.median(second):.3f} s vs "
             f"{statistics.median(first):.3f} s per image")
     if hits < items:
         return done("does not hold", line, figs)
-    return done("holds" if faster else "partly", line + (" (intervals apart)" if faster else " (intervals overlap)"), figs)
+    return done("holds" if faster else "partly", line + (" (intervals apart)" if faster else " (intervals overlap, or too few runs)"), figs)
 
 
 def preload(records: Sequence[TrialRecord], service: bool = False) -> ClaimResult:
