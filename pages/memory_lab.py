@@ -60,7 +60,7 @@ def show_last(last: lab.LabRun) -> None:
     # delta_color off: more memory kept is not an error, and "+0 MB" must not show red
     m[3].metric("After", common.mb(last.after), f"{last.retained / MB:+.0f} MB retained", delta_color="off",
                 help=UNITS["retained"])
-    m[4].metric("Released after peak", "–" if last.release_ratio is None else f"{last.release_ratio:.0%}",
+    m[4].metric("Released after peak", "–" if last.release_ratio is None else f"{max(0.0, last.release_ratio):.0%}",
                 help=UNITS["release"])
     st.caption(f"{UNITS['rss']}  \n{before_help}")
     if last.trace is not None:

@@ -65,7 +65,7 @@ class LabRun:
             "max_size": self.max_size or "no cap", "images": self.repeats,
             "median s": round(self.latency, 3) if self.latency is not None else None,
             "peak MB": round(self.peak / MB), "retained MB": round(self.retained / MB),
-            "released": None if self.release_ratio is None else f"{self.release_ratio:.0%}",
+            "released": None if self.release_ratio is None else f"{max(0.0, self.release_ratio):.0%}",
             "before MB": round(self.before / MB), "after MB": round(self.after / MB),
             "image": self.image, "note": self.note,
         }
