@@ -11,7 +11,7 @@ from pages import common
 from rembg_core import charts, compose, models
 from rembg_core import kept as kept_
 from rembg_core.errors import ImageLoadError, ModelError
-from rembg_core.lab.glossary import UNITS
+from rembg_core.lab.glossary import GETTING_STARTED, UNITS, max_size_story
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import remove
 
@@ -27,26 +27,6 @@ class Run:
 def hex_to_rgba(value: str, alpha: int = 255) -> compose.Color:
     value = value.lstrip("#")
     return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16), alpha
-
-
-def what_max_size_changed(k: kept_.Kept, max_size: int | None) -> list[str]:
-    s = models.get_spec(k.config.model).input_size
-    (ow, oh), (dw, dh), (w, h) = k.original_size, k.decoded_size, k.source_size
-    lines = [f"**Original** {ow}×{oh} px ({ow * oh / 1e6:.1f} MP)."]
-    if max_size is None:
-        lines.append("**max_size** is off: decode, mask and cutout all work at full size.")
-    elif sorted((dw, dh)) != sorted((ow, oh)):
-        then = f", then resized to {w}×{h}" if sorted((dw, dh)) != sorted((w, h)) else ""
-        lines.append(f"**Decode**: the JPEG decoder scaled in the DCT domain to {dw}×{dh}{then} (max_size "
-                     f"{max_size}) — the full-size bitmap never existed in memory.")
-    elif (w, h) != (ow, oh):
-        lines.append(f"**Decode**: decoded at full size, then resized to {w}×{h} (max_size {max_size}).")
-    else:
-        lines.append(f"**Decode**: already within max_size {max_size}; nothing scaled.")
-    lines.append(f"**Model**: always sees {s}×{s} px, whatever max_size says.")
-    lines.append(f"**Mask**: the {s}×{s} prediction is upscaled to {w}×{h}.")
-    lines.append(f"**Compositing and download**: {w}×{h} px ({w * h * 4 / 1e6:.0f} MB as RGBA).")
-    return lines
 
 
 def options() -> kept_.Options:
@@ -129,17 +109,10 @@ def show(run_: Run, settings: common.Settings) -> None:
     timings = {**run_.timings, "session": trace.stage_seconds().get("session", 0.0)}
     right.plotly_chart(charts.stage_timings(timings), key="remove_timings_chart")
     with st.expander("What max_size changed for this image", expanded=False):
-        st.markdown("\n".join(f"- {line}" for line in what_max_size_changed(k, settings.max_size)))
+        story = max_size_story(k.original_size, k.decoded_size, k.source_size, settings.max_size,
+                               models.get_spec(k.config.model).input_size)
+        st.markdown("\n".join(f"- {line}" for line in story))
 
-
-GETTING_STARTED = """
-1. **Pick a sample** or **upload a photo** below: the cutout appears with what it cost in memory and time.
-2. **Download** the PNG (transparent), WebP or the mask. Crop and background colour re-use the mask: instant.
-3. The **sidebar** holds the session settings every page uses: the ONNX Runtime memory switches and
-   **max_size** (1600 px by default; "no cap" works at full size and needs far more memory).
-4. **Batch** does many files or a zip, **Watermark** makes transparent marks, **Memory Lab** measures what
-   the switches cost and checks the source article's claims, **Benchmark** compares every configuration.
-"""
 
 common.require_app_frame()
 st.title("Remove a background")

@@ -1,4 +1,5 @@
-"""What the dashboard's memory words mean, one line each, and what the session flags do."""
+"""The dashboard's words: what the memory figures mean (one line each), what the session flags do, the
+first page's getting started, and what max_size did to an image."""
 
 from __future__ import annotations
 
@@ -20,3 +21,33 @@ FLAG_HELP = {
     "shrink": "RunOptions memory.enable_memory_arena_shrinkage: at the end of each run the arena gives its "
               "free chunks back. Only meaningful with the arena on.",
 }
+
+GETTING_STARTED = """
+1. **Pick a sample** or **upload a photo** below: the cutout appears with what it cost in memory and time.
+2. **Download** the PNG (transparent), WebP or the mask. Crop and background colour re-use the mask: instant.
+3. The **sidebar** holds the session settings every page uses: the ONNX Runtime memory switches and
+   **max_size** (1600 px by default; "no cap" works at full size and needs far more memory).
+4. **Batch** does many files or a zip, **Watermark** makes transparent marks, **Memory Lab** measures what
+   the switches cost and checks the source article's claims, **Benchmark** compares every configuration.
+"""
+
+
+def max_size_story(original: tuple[int, int], decoded: tuple[int, int], working: tuple[int, int],
+                   max_size: int | None, s: int) -> list[str]:
+    """What max_size did to one image, step by step (markdown lines); `s` is the model's input side."""
+    (ow, oh), (dw, dh), (w, h) = original, decoded, working
+    lines = [f"**Original** {ow}×{oh} px ({ow * oh / 1e6:.1f} MP)."]
+    if max_size is None:
+        lines.append("**max_size** is off: decode, mask and cutout all work at full size.")
+    elif sorted((dw, dh)) != sorted((ow, oh)):
+        then = f", then resized to {w}×{h}" if sorted((dw, dh)) != sorted((w, h)) else ""
+        lines.append(f"**Decode**: the JPEG decoder scaled in the DCT domain to {dw}×{dh}{then} (max_size "
+                     f"{max_size}) — the full-size bitmap never existed in memory.")
+    elif (w, h) != (ow, oh):
+        lines.append(f"**Decode**: decoded at full size, then resized to {w}×{h} (max_size {max_size}).")
+    else:
+        lines.append(f"**Decode**: already within max_size {max_size}; nothing scaled.")
+    lines.append(f"**Model**: always sees {s}×{s} px, whatever max_size says.")
+    lines.append(f"**Mask**: the {s}×{s} prediction is upscaled to {w}×{h}.")
+    lines.append(f"**Compositing and download**: {w}×{h} px ({w * h * 4 / 1e6:.0f} MB as RGBA).")
+    return lines
