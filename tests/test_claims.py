@@ -129,6 +129,12 @@ def test_a_saved_run_round_trips_and_must_say_where_and_when():
         load_run(b"\x89PNG")
 
 
+def test_the_documented_run_loads_and_says_where_and_when():
+    run = load_run(ROOT / "docs" / "claims-run.json")
+    assert [r.claim for r in run.results] == [c.id for c in CLAIMS]
+    assert run.meta["when"].startswith("2026-") and "claims --json" in run.meta["command"]
+
+
 # --- one real quick run: fresh processes, and each verdict must follow from its records -------
 
 @pytest.fixture(scope="module")
