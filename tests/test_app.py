@@ -104,6 +104,8 @@ def test_remove_recomposes_without_the_model_when_only_compositing_changes(model
     at.file_uploader(key="remove_upload").set_value(("disc.png", png_bytes(subject_image((640, 480))), "image/png"))
     at.run()
     first = at.session_state["remove_last"]
+    from streamlit.proto.Metric_pb2 import Metric
+    assert next(m for m in at.metric if m.label == "RSS after").proto.color == Metric.MetricColor.GRAY  # not red
     assert first.kept.inferences == 1 and "cutout (checkerboard = transparent)" in image_captions(at)[1]
     at.toggle(key="remove_crop").set_value(True).run()
     cropped = at.session_state["remove_last"]
@@ -197,6 +199,10 @@ def test_memory_lab_in_process_then_isolated_with_the_arena_off(model_path):
     assert any(s.value == "Run #1: in-process" for s in at.subheader)
     labels = {m.label: m.value for m in at.metric}
     assert {"Median per image", "RSS before", "Peak", "After"} <= set(labels)
+    from streamlit.proto.Metric_pb2 import Metric
+    after = next(m for m in at.metric if m.label == "After")
+    assert after.proto.color == Metric.MetricColor.GRAY  # memory kept is a figure, not an alarm: never red
+    assert all(m.proto.help for m in at.metric if m.label in ("Peak", "After", "Released after peak"))
     assert len(at.get("plotly_chart")) == 1
 
     at.session_state["cfg_arena"] = False  # the sidebar is the one place the flags live
