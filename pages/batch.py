@@ -16,11 +16,10 @@ from PIL import Image
 
 from pages import common
 from rembg_core import charts, limits, preview, samples
-from rembg_core.batch import (BatchLimitError, BatchLimits, ItemResult, RemoveOptions, collect,
-                              run_batch, zip_writer)
+from rembg_core.batch import BatchLimitError, BatchLimits, ItemResult, RemoveOptions, collect, run_batch, zip_writer
 from rembg_core.batch.cache import ResultCache
-from rembg_core.measure.analysis import rss_drift
 from rembg_core.errors import ModelError
+from rembg_core.measure.analysis import rss_drift
 
 LIMITS = BatchLimits(max_items=limits.LIMITS.max_ui_batch_items)
 THUMB_SIDE = 160  # px

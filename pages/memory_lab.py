@@ -11,8 +11,8 @@ import streamlit as st
 
 from pages import common
 from rembg_core import charts
-from rembg_core.measure import sampling
 from rembg_core.errors import ImageLoadError, ModelError
+from rembg_core.measure import sampling
 from rembg_core.measure.records import SPREAD_WARN
 from rembg_core.measure.runner import run_isolated as run_in_child
 from rembg_core.measure.sampling import MB, MemoryTrace, RssSampler, release_ratio

@@ -7,7 +7,7 @@ before/after/peak). Sweep records are dicts with the keys named in each function
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import plotly.graph_objects as go
 

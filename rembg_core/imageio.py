@@ -11,11 +11,11 @@ import io
 import os
 import re
 import struct
-import zlib
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -32,7 +32,7 @@ from .errors import (
 from .limits import LIMITS
 
 DEFAULT_MAX_PIXELS = LIMITS.max_pixels  # 100 MP unless REMBG_LAB_MAX_PIXELS says otherwise
-ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
+ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image
 
 # Formats a photo or logo arrives in. Pillow can open more (EPS runs Ghostscript, for one);
 # anything else is refused rather than handed to a decoder nobody asked for.

@@ -8,9 +8,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import png_bytes, subject_image
 from PIL import Image
 
-from conftest import png_bytes, subject_image
 from rembg_core import cli
 from rembg_core.batch import (
     BatchItem,

@@ -7,9 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import ROOT, png_bytes, subject_image
+from PIL import Image
 
 pytestmark = pytest.mark.model
 

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import onnxruntime as ort
 import pytest
+from conftest import png_bytes, subject_image
 from PIL import Image
 
-from conftest import png_bytes, subject_image
-from rembg_core import RembgCoreError, SessionConfig, get_session, remove
-from rembg_core import models
+from rembg_core import RembgCoreError, SessionConfig, get_session, models, remove
 from rembg_core import session as session_mod
 from rembg_core.errors import ModelChecksumError
 from rembg_core.measure.sampling import MB, rss, trim

@@ -103,6 +103,7 @@ def test_marks_from_several_threads_are_kept():
 @pytest.mark.model
 def test_sampler_marks_every_pipeline_stage(model_path):
     from conftest import png_bytes, subject_image
+
     from rembg_core import remove
 
     data = png_bytes(subject_image((300, 200)))

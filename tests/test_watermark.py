@@ -8,10 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, photo_named, png_bytes, subject_image
 from PIL import Image, ImageDraw, ImageOps
 
-from conftest import ROOT, png_bytes, subject_image
-from rembg_core import cli, preview, watermark as W
+from rembg_core import cli, preview
+from rembg_core import watermark as W
 
 WHITE = (255, 255, 255)
 
@@ -376,10 +377,10 @@ def test_sample_logo_is_a_flat_logo_on_white():
 # --- model ------------------------------------------------------------------------
 
 @pytest.mark.model
-def test_model_source_uses_the_real_u2netp(model_path, peer_fixtures):
+def test_model_source_uses_the_real_u2netp(model_path, photos):
     from rembg_core import remove
 
-    photo = Image.open(next(p for p in peer_fixtures if "car" in p.name)).convert("RGB")
+    photo = Image.open(photo_named(photos, "car", "chelsea")).convert("RGB")
     assert W.choose_source(photo) == "model"  # a photo's border is not one colour
     wm = W.make_watermark(photo, W.WatermarkSpec(source="auto", trim=True))
     assert wm.source == "model" and wm.background is None
@@ -499,8 +500,8 @@ def test_cli_refuses_a_jpeg_watermark(tmp_path, capsys):
 
 
 @pytest.mark.model
-def test_cli_model_source(tmp_path, model_path, peer_fixtures, capsys):
-    src = next(p for p in peer_fixtures if "car" in p.name)
+def test_cli_model_source(tmp_path, model_path, photos, capsys):
+    src = photo_named(photos, "car", "chelsea")
     out = tmp_path / "car-mark.png"
     assert run_cli("watermark", src, "-o", out, "--source", "model", "--trim", "--threshold", "128") == 0
     assert "alpha from model" in capsys.readouterr().out

@@ -18,8 +18,8 @@ import queue
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 from .. import compose, models
 from ..errors import ImageLoadError, RembgCoreError

@@ -11,14 +11,13 @@ import os
 import re
 import threading
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Union
 
 from ..errors import ImageLoadError, RembgCoreError
 from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from ..limits import LIMITS
-
 
 ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst", ".jar"})
 
@@ -30,10 +29,10 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 # (name, bytes) or (name, a callable returning the bytes), e.g. a Streamlit upload's getvalue
-Upload = tuple[str, Union[bytes, Callable[[], bytes]]]
+Upload = tuple[str, bytes | Callable[[], bytes]]
 
 
-BatchInput = Union[str, os.PathLike, Upload]
+BatchInput = str | os.PathLike | Upload
 
 
 class BatchLimitError(RembgCoreError):

@@ -6,13 +6,12 @@ import contextlib
 import io
 import os
 import zipfile
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from PIL import Image
 
 from ..atomic import atomic_writer
 from ..imageio import encode
-
 
 # zlib level for batch PNGs. Level 1 encodes a cleared 1 MP cutout in about half the time of
 # imageio.encode's level 4 for files about 11 % larger; in a batch on 2 cores the encoder competes

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from enum import IntEnum
 from pathlib import Path
-from typing import Iterator
 
 from .. import models
 from ..colors import Color, parse_color, parse_rgb

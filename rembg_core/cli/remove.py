@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..atomic import atomic_write_bytes
 from ..batch import BatchLimitError, ItemResult, RemoveOptions, ResultCache, collect, run_batch, zip_writer
@@ -20,8 +20,18 @@ from ..imageio import encode
 from ..measure.sampling import MB
 from ..pipeline import remove
 from ..session import SessionConfig
-from .common import (ExitCode, add_session_flags, cannot_write, color, ensure_model, error, is_zip, outcome,
-                     positive_int, session_config)
+from .common import (
+    ExitCode,
+    add_session_flags,
+    cannot_write,
+    color,
+    ensure_model,
+    error,
+    is_zip,
+    outcome,
+    positive_int,
+    session_config,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
