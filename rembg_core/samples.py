@@ -83,7 +83,7 @@ def robot_scene(size: tuple[int, int] = (800, 800)) -> Image.Image:
     back = Image.new("RGB", size, (90, 120, 110))
     draw = ImageDraw.Draw(back)
     for _ in range(60):  # out-of-focus clutter
-        x, y = rng.integers(0, w), rng.integers(0, h)
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
         rad = int(rng.integers(20, 90))
         colour = tuple(int(c) for c in rng.integers(60, 200, 3))
         draw.ellipse((x - rad, y - rad, x + rad, y + rad), fill=colour)

@@ -16,6 +16,17 @@ ARTIFACTS = ROOT / "test-artifacts"
 NO_PEER_SUITE = "rembg's peer suite is not beside this clone (set REMBG_LAB_PEER_SUITE to use it)"
 
 
+# A test that asks for one of these fixtures needs the real model (and is slow-ish): mark it so
+# `make test-fast` (-m "not model and not browser and not slow") really leaves it out.
+MODEL_FIXTURES = {"model_path", "photos", "server", "rembg_session"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture(scope="session")
 def model_path() -> Path:
     """The real u2netp file, fetched by `make test` before pytest runs (fetched here if missing)."""

@@ -44,7 +44,7 @@ def store(tmp_path, model_path, monkeypatch):
     rembg_home = tmp_path / "u2net"
     rembg_home.mkdir()
     (rembg_home / "u2netp.onnx").write_bytes(model_path.read_bytes())
-    monkeypatch.setenv("REMBG_CORE_MODELS", str(store))
+    monkeypatch.setenv("REMBG_LAB_MODELS", str(store))
     monkeypatch.setenv("U2NET_HOME", str(rembg_home))
     session_mod.clear()
     yield store

@@ -115,15 +115,16 @@ def ensure_model(name: str) -> None:
     """Fetch the model when it is missing, with a one-line progress on stderr. Raises ModelError."""
     if models.is_available(name):
         return
-    state = {"message": "", "at": 0.0}
+    shown = {"message": ""}
+    last = {"at": 0.0}
 
     def progress(message: str, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if message != state["message"]:  # a new step starts on a new line
-            print(("\n" if state["message"] else "") + message, end="", file=sys.stderr, flush=True)
-            state["message"] = message
-        if total and (now - float(state["at"]) > 0.5 or done >= total):
-            state["at"] = now
+        if message != shown["message"]:  # a new step starts on a new line
+            print(("\n" if shown["message"] else "") + message, end="", file=sys.stderr, flush=True)
+            shown["message"] = message
+        if total and (now - last["at"] > 0.5 or done >= total):
+            last["at"] = now
             print(f"\r{message} {100 * done / total:.0f}%", end="", file=sys.stderr, flush=True)
 
     print(f"fetching model {name}", file=sys.stderr)

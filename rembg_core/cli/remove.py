@@ -142,7 +142,7 @@ def remove_batch(args: argparse.Namespace, config: SessionConfig, out: Path, fmt
                 if not r.ok:
                     refused += 1
                     error(r.name, r.error)
-                else:
+                elif r.output_name is not None and r.data is not None:
                     try:
                         write(r.output_name, r.data)
                     except OSError as exc:
