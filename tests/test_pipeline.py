@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import threading
 
 import imagehash
@@ -19,10 +18,10 @@ from rembg_core.pipeline import preprocess
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture(scope="module")
-def rembg_session(model_path):
+@pytest.fixture
+def rembg_session(model_path, monkeypatch):
     """rembg's own u2netp session, pointed at the very same file."""
-    os.environ["U2NET_HOME"] = str(model_path.parent)
+    monkeypatch.setenv("U2NET_HOME", str(model_path.parent))
     from rembg import new_session
 
     return new_session("u2netp")

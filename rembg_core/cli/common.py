@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import models
 from ..colors import Color, parse_color, parse_rgb
+from ..errors import ModelError
 from ..imageio import IMAGE_SUFFIXES
 from ..session import SessionConfig
 
@@ -132,6 +133,16 @@ def ensure_model(name: str) -> None:
         models.fetch(name, progress)
     finally:
         print(file=sys.stderr)
+
+
+def model_ready(name: str) -> bool:
+    """`ensure_model`, with a failure printed as the one-line error; False when the model cannot be had."""
+    try:
+        ensure_model(name)
+    except ModelError as exc:
+        error(name, exc)
+        return False
+    return True
 
 
 # --- inputs and outputs -------------------------------------------------------------

@@ -25,9 +25,9 @@ from .common import (
     add_session_flags,
     cannot_write,
     color,
-    ensure_model,
     error,
     is_zip,
+    model_ready,
     outcome,
     positive_int,
     session_config,
@@ -63,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if fmt not in ("png", "webp"):
         error(out, "output format must be png or webp")
         return ExitCode.USAGE
-    try:
-        ensure_model(config.model)
-    except ModelError as exc:
-        error(config.model, exc)
+    if not model_ready(config.model):
         return ExitCode.UNAVAILABLE
     if not single_file:
         return remove_batch(args, config, out, fmt)

@@ -310,6 +310,11 @@ class RssSampler:
         """The finished trace (stops the sampler if it is still running)."""
         return self.stop()
 
+    def sample_count(self) -> int:
+        """Samples taken so far (while running)."""
+        with self._lock:
+            return len(self._samples)
+
     def current_peak(self) -> int:
         """Highest RSS sampled so far (while running)."""
         with self._lock:
