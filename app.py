@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import streamlit as st
 
 from pages import common
 from rembg_core import models, preview
-from rembg_core.measure import sampling
 from rembg_core.errors import ModelError
-
+from rembg_core.measure import sampling
 
 st.set_page_config(page_title="Rembg Lab", page_icon=preview.app_icon(), layout="wide",
                    initial_sidebar_state="expanded")

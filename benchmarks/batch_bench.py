@@ -38,7 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PEER = Path(os.environ.get("REMBG_LAB_PEER_SUITE", ROOT.parent / "shared" / "peer-suite"))
+from rembg_core import samples  # noqa: E402
+
+PEER = samples.peer_suite() or Path(os.environ.get(samples.PEER_SUITE_ENV) or "../shared/peer-suite")
 MODES = ("bare", "serial", "pipelined", "rembg", "cache")
 
 
@@ -99,7 +101,8 @@ def paired(folder: Path, config, rounds: int) -> dict:
     import statistics
     import zipfile as zf_mod
 
-    from rembg import new_session, remove as rembg_remove
+    from rembg import new_session
+    from rembg import remove as rembg_remove
 
     from rembg_core.batch import collect, run_batch, zip_writer
     from rembg_core.imageio import load_image

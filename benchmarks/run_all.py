@@ -26,12 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rembg_core import samples  # noqa: E402
 from rembg_core.measure.sampling import MB  # noqa: E402
 
 WORKER = ROOT / "benchmarks" / "worker.py"
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- results:begin (written by benchmarks/run_all.py) -->", "<!-- results:end -->"
-PEER = Path(os.environ.get("REMBG_LAB_PEER_SUITE", ROOT.parent / "shared" / "peer-suite"))
+PEER = samples.peer_suite() or Path(os.environ.get(samples.PEER_SUITE_ENV) or "../shared/peer-suite")
 CAP = 1600
 UPSCALE_SOURCE = "anime-girl-1.jpg"
 
@@ -44,8 +45,9 @@ def machine() -> dict:
     import PIL
 
     try:
-        import rembg  # noqa: F401
         from importlib.metadata import version
+
+        import rembg  # noqa: F401
         rembg_version = version("rembg")
     except Exception:
         rembg_version = "not installed"

@@ -11,22 +11,22 @@ import functools
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pandas  # noqa: F401 — see below
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 from PIL import Image
+from streamlit.runtime.pages_manager import PagesManager
 
 from rembg_core import models, samples, session
-from rembg_core.measure import sampling
-from rembg_core.idle import IdleReleaser
 from rembg_core.errors import ImageLoadError, ModelChecksumError, ModelError
+from rembg_core.idle import IdleReleaser
 from rembg_core.imageio import encode
+from rembg_core.measure import sampling
 from rembg_core.session import ModelSession, SessionConfig
 
 # pandas and plotly are imported here, once, when the first session loads this module. Streamlit and
@@ -130,7 +130,7 @@ def _release_one(config: SessionConfig) -> bool:
 
 @st.cache_resource
 def idle_policy() -> IdleReleaser:
-    """One policy for the whole server: sessions idle for IDLE_SECONDS are released (issue 3's IdleReleaser)."""
+    """One policy for the whole server: sessions idle for IDLE_SECONDS are released (rembg_core.idle.IdleReleaser)."""
     return IdleReleaser(IDLE_SECONDS, get=_cached_session, release=_release_one)
 
 

@@ -7,7 +7,7 @@ before/after/peak). Sweep records are dicts with the keys named in each function
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import plotly.graph_objects as go
 
@@ -189,7 +189,7 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
     return fig
 
 
-# --- batch (issue 5) ------------------------------------------------------------------
+# --- batch ------------------------------------------------------------------------------
 
 def batch_rss(rss_values: Sequence[int], statuses: Sequence[str] | None = None, warmup: int = 5,
               drift: float | None = None, title: str = "RSS over the batch") -> go.Figure:

@@ -11,11 +11,11 @@ import io
 import os
 import re
 import struct
-import zlib
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -32,7 +32,7 @@ from .errors import (
 from .limits import LIMITS
 
 DEFAULT_MAX_PIXELS = LIMITS.max_pixels  # 100 MP unless REMBG_LAB_MAX_PIXELS says otherwise
-ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
+ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image
 
 # Formats a photo or logo arrives in. Pillow can open more (EPS runs Ghostscript, for one);
 # anything else is refused rather than handed to a decoder nobody asked for.
@@ -117,7 +117,7 @@ def _open(source: ImageSource, max_pixels: int | None = None) -> tuple[Image.Ima
         fp: BinaryIO = io.BytesIO(source)
         owned = None
     else:
-        path = Path(source)
+        path = Path(source)  # type: ignore[arg-type]  # an Image was handled above
         try:
             if path.is_dir():
                 raise NotAnImageError("is a folder, not an image file")
@@ -219,6 +219,7 @@ def _to_8bit(im: Image.Image) -> tuple[Image.Image, str | None]:
     if not finite.all():
         a = np.where(finite, a, 0.0)
     lo, hi = float(a.min()), float(a.max())
+    note: str | None
     if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
         out, note = a * 255.0, "float image (0..1) scaled to 8 bits"
     elif im.mode == "I" and lo >= 0 and hi <= 65535:
@@ -278,8 +279,9 @@ def load_image(source: ImageSource, max_size: int | None = None,
         if im.format in ("JPEG", "MPO") and target != (w, h):
             # DCT-domain downscale: decodes at 1/2, 1/4 or 1/8 while staying >= target
             im.draft("RGB" if im.mode == "RGB" else im.mode, target)
-        if im.format == "PNG" and getattr(im, "fp", None) is not None:
-            _check_png_chunks(im.fp)
+        png_fp = getattr(im, "fp", None) if im.format == "PNG" else None
+        if png_fp is not None:
+            _check_png_chunks(png_fp)
         try:
             im.load()
         except OSError as exc:

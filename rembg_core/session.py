@@ -84,7 +84,7 @@ class SessionConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SessionConfig":
+    def from_dict(cls, d: dict) -> SessionConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import onnxruntime as ort
 import pytest
+from conftest import png_bytes, subject_image
 from PIL import Image
 
-from conftest import png_bytes, subject_image
-from rembg_core import RembgCoreError, SessionConfig, get_session, remove
-from rembg_core import models
+from rembg_core import RembgCoreError, SessionConfig, get_session, models, remove
 from rembg_core import session as session_mod
 from rembg_core.errors import ModelChecksumError
 from rembg_core.measure.sampling import MB, rss, trim
@@ -45,7 +44,7 @@ def store(tmp_path, model_path, monkeypatch):
     rembg_home = tmp_path / "u2net"
     rembg_home.mkdir()
     (rembg_home / "u2netp.onnx").write_bytes(model_path.read_bytes())
-    monkeypatch.setenv("REMBG_CORE_MODELS", str(store))
+    monkeypatch.setenv("REMBG_LAB_MODELS", str(store))
     monkeypatch.setenv("U2NET_HOME", str(rembg_home))
     session_mod.clear()
     yield store

@@ -239,7 +239,7 @@ class ResultCache:
             if self._total is not None:
                 self._total -= size
 
-    def _miss(self) -> None:
+    def _miss(self) -> CacheEntry | None:
         self._count("misses")
         return None
 

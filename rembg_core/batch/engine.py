@@ -18,8 +18,11 @@ import queue
 import threading
 import time
 import weakref
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Any
+
+from PIL import Image
 
 from .. import compose, models
 from ..errors import ImageLoadError, RembgCoreError
@@ -66,6 +69,11 @@ class ItemResult:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def status(self) -> str:
+        """"ok", "cache hit" or "error": what a status table shows."""
+        return "error" if not self.ok else "cache hit" if self.cached else "ok"
+
 
 # progress(done, total, result)
 Progress = Callable[[int, int, ItemResult], None]
@@ -103,7 +111,7 @@ class _Work:
     seconds: float = 0.0
     key: str | None = None
     loaded: LoadedImage | None = None
-    image: object = None  # the RemovalResult's image (PIL), until encoded
+    image: Image.Image | None = None  # the RemovalResult's image, until encoded
     icc: bytes | None = None  # the input's colour profile, carried into the output as remove's CLI does
     data: bytes | None = None
     size: tuple[int, int] | None = None
@@ -139,6 +147,7 @@ class _Engine:
             return w
         t0 = time.perf_counter()
         try:
+            assert w.item.read is not None  # only refused items have no reader
             data = w.item.read()
             if len(data) > self.limits.max_item_bytes:
                 raise ImageLoadError(f"{len(data) / 1e6:.0f} MB is over the {self.limits.max_item_bytes / 1e6:.0f} MB per-file limit")
@@ -234,12 +243,12 @@ def run_batch(items: Sequence[BatchItem], config: SessionConfig | None = None,
         stream.close()
 
 
-def _serial(engine: _Engine, works: Iterator[_Work]) -> Iterator[_Work]:
+def _serial(engine: _Engine, works: Iterator[_Work]) -> Generator[_Work, None, None]:
     for w in works:
         yield engine.finish(engine.infer(engine.prepare(w)))
 
 
-def _pipelined(engine: _Engine, works: Iterator[_Work], max_in_flight: int) -> Iterator[_Work]:
+def _pipelined(engine: _Engine, works: Iterator[_Work], max_in_flight: int) -> Generator[_Work, None, None]:
     """Read+decode, inference and encode each in its own thread, FIFO queues between them.
 
     `slots` is taken before an item is read and returned once the caller has it, so at most
@@ -254,7 +263,7 @@ def _pipelined(engine: _Engine, works: Iterator[_Work], max_in_flight: int) -> I
     def put(q: queue.Queue, x: object) -> None:
         q.put(x)  # unbounded: the semaphore is the bound
 
-    def get(q: queue.Queue) -> object:
+    def get(q: queue.Queue) -> Any:
         while not stop.is_set():
             try:
                 return q.get(timeout=0.1)

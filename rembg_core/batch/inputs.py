@@ -11,14 +11,14 @@ import os
 import re
 import threading
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Union
 
 from ..errors import ImageLoadError, RembgCoreError
 from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from ..limits import LIMITS
-
 
 ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst", ".jar"})
 
@@ -30,10 +30,10 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 # (name, bytes) or (name, a callable returning the bytes), e.g. a Streamlit upload's getvalue
-Upload = tuple[str, Union[bytes, Callable[[], bytes]]]
+Upload = tuple[str, bytes | Callable[[], bytes]]
 
 
-BatchInput = Union[str, os.PathLike, Upload]
+BatchInput = str | os.PathLike | Upload
 
 
 class BatchLimitError(RembgCoreError):
@@ -139,7 +139,7 @@ def items_from_zip(name: str, open_fp: Callable[[], io.IOBase], limits: BatchLim
         with zipfile.ZipFile(open_fp()) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return [BatchItem(name, name, refused=f"not a readable zip archive ({reason})")]
     if len(infos) > limits.max_zip_entries:
         return [BatchItem(name, name, refused=f"archive has {len(infos)} entries, over the limit of "
@@ -154,8 +154,8 @@ def items_from_zip(name: str, open_fp: Callable[[], io.IOBase], limits: BatchLim
         label = f"{name}:{info.filename}"
         if info.is_dir():
             continue
-        if reason := unsafe_member_name(info.filename):
-            items.append(BatchItem(label, info.filename, refused=reason))
+        if unsafe := unsafe_member_name(info.filename):
+            items.append(BatchItem(label, info.filename, refused=unsafe))
             continue
         if _skipped_member(info.filename):
             continue
@@ -171,8 +171,12 @@ def items_from_zip(name: str, open_fp: Callable[[], io.IOBase], limits: BatchLim
             items.append(BatchItem(label, info.filename, refused=f"{info.file_size / 1e6:.0f} MB is over the "
                                                                  f"{limits.max_item_bytes / 1e6:.0f} MB per-file limit"))
         else:
-            items.append(BatchItem(label, info.filename, read=lambda i=info: archive.read(i), in_archive=True))
+            items.append(BatchItem(label, info.filename, read=partial(archive.read, info), in_archive=True))
     return items
+
+
+def _bytes_io(read: Callable[[], bytes]) -> io.BytesIO:
+    return io.BytesIO(read())
 
 
 def _is_zip_name(name: str) -> bool:
@@ -189,9 +193,9 @@ def collect(inputs: Iterable[BatchInput], limits: BatchLimits = BatchLimits()) -
     for entry in inputs:
         if isinstance(entry, tuple):
             up_name, data = entry
-            read = data if callable(data) else (lambda d=data: bytes(d))
+            read: Callable[[], bytes] = data if callable(data) else partial(bytes, data)
             if _is_zip_name(up_name):
-                items += items_from_zip(up_name, lambda r=read: io.BytesIO(r()), limits)
+                items += items_from_zip(up_name, partial(_bytes_io, read), limits)
             else:
                 items.append(BatchItem(up_name, PurePosixPath(up_name.replace("\\", "/")).name, read=read))
             continue
@@ -199,11 +203,11 @@ def collect(inputs: Iterable[BatchInput], limits: BatchLimits = BatchLimits()) -
         if path.is_dir():
             for p in sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                             and not p.name.startswith(".")):
-                items.append(BatchItem(str(p), p.name, read=lambda p=p: _read_file(p, limits.max_item_bytes)))
+                items.append(BatchItem(str(p), p.name, read=partial(_read_file, p, limits.max_item_bytes)))
         elif _is_zip_name(path.name) and path.is_file():
-            items += items_from_zip(str(entry), lambda p=path: open(p, "rb"), limits)
+            items += items_from_zip(str(entry), partial(open, path, "rb"), limits)
         else:
-            items.append(BatchItem(str(entry), path.name, read=lambda p=path: _read_file(p, limits.max_item_bytes)))
+            items.append(BatchItem(str(entry), path.name, read=partial(_read_file, path, limits.max_item_bytes)))
         if len(items) > limits.max_items:
             break
     if len(items) > limits.max_items:

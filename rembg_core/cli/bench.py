@@ -7,14 +7,14 @@ import json
 import sys
 
 from ..atomic import atomic_write_bytes
-from ..errors import ImageLoadError, ModelError
+from ..errors import ImageLoadError
 from ..imageio import load_image
 from ..measure import report
 from ..measure.configs import config_set
 from ..measure.records import ProbeRecord
 from ..measure.sampling import MB
 from ..measure.sweep import sweep
-from .common import ExitCode, add_model_flag, cannot_write, ensure_model, error, non_negative_int, positive_int
+from .common import ExitCode, add_model_flag, cannot_write, error, model_ready, non_negative_int, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,10 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except ImageLoadError as exc:
         error(args.image, exc)
         return ExitCode.REFUSED
-    try:
-        ensure_model(args.model)
-    except ModelError as exc:
-        error(args.model, exc)
+    if not model_ready(args.model):
         return ExitCode.UNAVAILABLE
     configs = config_set(args.configs, args.model)
     print(f"{len(configs)} configs × {args.rounds} rounds, each a fresh process with {args.warmups} warm-up(s) and "

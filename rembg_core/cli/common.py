@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from enum import IntEnum
 from pathlib import Path
-from typing import Iterator
 
 from .. import models
 from ..colors import Color, parse_color, parse_rgb
+from ..errors import ModelError
 from ..imageio import IMAGE_SUFFIXES
 from ..session import SessionConfig
 
@@ -115,15 +116,16 @@ def ensure_model(name: str) -> None:
     """Fetch the model when it is missing, with a one-line progress on stderr. Raises ModelError."""
     if models.is_available(name):
         return
-    state = {"message": "", "at": 0.0}
+    shown = {"message": ""}
+    last = {"at": 0.0}
 
     def progress(message: str, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if message != state["message"]:  # a new step starts on a new line
-            print(("\n" if state["message"] else "") + message, end="", file=sys.stderr, flush=True)
-            state["message"] = message
-        if total and (now - float(state["at"]) > 0.5 or done >= total):
-            state["at"] = now
+        if message != shown["message"]:  # a new step starts on a new line
+            print(("\n" if shown["message"] else "") + message, end="", file=sys.stderr, flush=True)
+            shown["message"] = message
+        if total and (now - last["at"] > 0.5 or done >= total):
+            last["at"] = now
             print(f"\r{message} {100 * done / total:.0f}%", end="", file=sys.stderr, flush=True)
 
     print(f"fetching model {name}", file=sys.stderr)
@@ -131,6 +133,16 @@ def ensure_model(name: str) -> None:
         models.fetch(name, progress)
     finally:
         print(file=sys.stderr)
+
+
+def model_ready(name: str) -> bool:
+    """`ensure_model`, with a failure printed as the one-line error; False when the model cannot be had."""
+    try:
+        ensure_model(name)
+    except ModelError as exc:
+        error(name, exc)
+        return False
+    return True
 
 
 # --- inputs and outputs -------------------------------------------------------------

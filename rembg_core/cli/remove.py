@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..atomic import atomic_write_bytes
 from ..batch import BatchLimitError, ItemResult, RemoveOptions, ResultCache, collect, run_batch, zip_writer
@@ -20,8 +20,18 @@ from ..imageio import encode
 from ..measure.sampling import MB
 from ..pipeline import remove
 from ..session import SessionConfig
-from .common import (ExitCode, add_session_flags, cannot_write, color, ensure_model, error, is_zip, outcome,
-                     positive_int, session_config)
+from .common import (
+    ExitCode,
+    add_session_flags,
+    cannot_write,
+    color,
+    error,
+    is_zip,
+    model_ready,
+    outcome,
+    positive_int,
+    session_config,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if fmt not in ("png", "webp"):
         error(out, "output format must be png or webp")
         return ExitCode.USAGE
-    try:
-        ensure_model(config.model)
-    except ModelError as exc:
-        error(config.model, exc)
+    if not model_ready(config.model):
         return ExitCode.UNAVAILABLE
     if not single_file:
         return remove_batch(args, config, out, fmt)
@@ -132,7 +139,7 @@ def remove_batch(args: argparse.Namespace, config: SessionConfig, out: Path, fmt
                 if not r.ok:
                     refused += 1
                     error(r.name, r.error)
-                else:
+                elif r.output_name is not None and r.data is not None:
                     try:
                         write(r.output_name, r.data)
                     except OSError as exc:

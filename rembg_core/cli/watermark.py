@@ -12,8 +12,22 @@ from ..atomic import atomic_write_bytes
 from ..errors import ImageLoadError, ModelError
 from ..imageio import encode
 from ..naming import OutputNames
-from .common import (ExitCode, add_session_flags, cannot_write, ensure_model, error, expand_inputs, fraction,
-                     image_format, non_negative_int, number, outcome, positive_int, rgb, session_config)
+from .common import (
+    ExitCode,
+    add_session_flags,
+    cannot_write,
+    ensure_model,
+    error,
+    expand_inputs,
+    fraction,
+    image_format,
+    non_negative_int,
+    number,
+    outcome,
+    positive_int,
+    rgb,
+    session_config,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -53,6 +53,7 @@ def metadata(config: ProbeConfig, image_size: tuple[int, int] | None) -> dict:
     import onnxruntime
     import PIL
 
+    affinity: int | None
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -52,7 +52,7 @@ class ProbeConfig:
                 "env": dict(self.env), "name": self.name}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ProbeConfig":
+    def from_dict(cls, d: dict) -> ProbeConfig:
         return cls(session=SessionConfig.from_dict(d.get("session") or {}),
                    arena_extend_strategy=d.get("arena_extend_strategy"),
                    env=tuple(sorted((str(k), str(v)) for k, v in (d.get("env") or {}).items())),

@@ -79,7 +79,7 @@ class ProbeRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ProbeRecord":
+    def from_dict(cls, d: dict) -> ProbeRecord:
         return cls(
             config=ProbeConfig.from_dict(d["config"]), image=d["image"], ok=bool(d["ok"]),
             reason=d.get("reason", ""), max_size=d.get("max_size"), repeats=int(d.get("repeats", 0)),

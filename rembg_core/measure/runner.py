@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..session import SessionConfig
 from .configs import ProbeConfig, probe_config
@@ -120,7 +121,7 @@ def run_isolated(config: ProbeConfig | SessionConfig, image_path: str | os.PathL
     spec = {"mode": "run", "config": config.to_dict(), "image": image, "max_size": max_size,
             "repeats": repeats, "warmups": warmups, "interval": interval}
     out = spawn(spec, config, timeout=timeout, env=env)
-    common = dict(config=config, image=image, max_size=max_size, repeats=repeats, warmups=warmups,
+    common: dict[str, Any] = dict(config=config, image=image, max_size=max_size, repeats=repeats, warmups=warmups,
                   wall=out.wall, returncode=out.returncode)
     if out.payload is None:
         return ProbeRecord(ok=False, reason=out.reason, **common)
@@ -144,7 +145,7 @@ def run_idle_probe(config: ProbeConfig | SessionConfig, image_path: str | os.Pat
     spec = {"mode": "idle", "config": config.to_dict(), "image": image, "max_size": max_size,
             "idle_after": idle_after, "idle_wait": idle_wait, "burst": burst}
     out = spawn(spec, config, timeout=timeout, env=env)
-    common = dict(config=config, image=image, idle_after=idle_after, idle_wait=idle_wait)
+    common: dict[str, Any] = dict(config=config, image=image, idle_after=idle_after, idle_wait=idle_wait)
     if out.payload is None:
         return IdleRecord(ok=False, reason=out.reason, **common)
     p = out.payload

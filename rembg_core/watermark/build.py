@@ -16,8 +16,18 @@ from PIL import Image
 from ..colors import RGB
 from ..compose import combine_alpha
 from .alpha import MODEL_HAZE, choose_source, color_key, detect_background, model_alpha, own_alpha
-from .shaping import (apply_opacity, defringe, feather_alpha, fit_longest, greyscale, pad, square_canvas,
-                      threshold_alpha, tint, trim)
+from .shaping import (
+    apply_opacity,
+    defringe,
+    feather_alpha,
+    fit_longest,
+    greyscale,
+    pad,
+    square_canvas,
+    threshold_alpha,
+    tint,
+    trim,
+)
 from .spec import WatermarkSpec
 
 

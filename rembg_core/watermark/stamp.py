@@ -47,7 +47,7 @@ def load_photo(source: ImageSource, max_size: int | None = None) -> Image.Image:
     if loaded.icc_profile:
         photo.info["icc_profile"] = loaded.icc_profile
     photo.info["original_size"] = loaded.original_size
-    photo.format = loaded.format  # type: ignore[attr-defined]  # the format we read, for choosing an output
+    photo.format = loaded.format  # the format we read, for choosing an output
     return photo
 
 
