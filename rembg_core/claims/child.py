@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from ..errors import RembgCoreError
@@ -148,11 +149,12 @@ def _variants(data: bytes, n: int) -> list[bytes]:
 
 def cache(spec: dict) -> dict:
     """A batch of `items` images twice through a fresh ResultCache, then one re-saved copy."""
+    from PIL import Image
+
     from ..batch.cache import ResultCache
     from ..batch.engine import RemoveOptions, run_batch
     from ..batch.inputs import BatchItem
     from ..session import load_session
-    from PIL import Image
 
     config = ProbeConfig.from_dict(spec["config"])
     images = _variants(Path(spec["image"]).read_bytes(), int(spec["items"]))
@@ -163,7 +165,7 @@ def cache(spec: dict) -> dict:
     options = RemoveOptions(max_size=spec.get("max_size"))
 
     def run(blobs: list[bytes], cache: ResultCache) -> list:
-        items = [BatchItem(f"{i}.png", f"{i}.png", read=(lambda b=b: b)) for i, b in enumerate(blobs)]
+        items = [BatchItem(f"{i}.png", f"{i}.png", read=partial(bytes, b)) for i, b in enumerate(blobs)]
         return list(run_batch(items, options=options, cache=cache, session=session))
 
     with tempfile.TemporaryDirectory(prefix="rembg-lab-claims-cache-") as folder:

@@ -15,10 +15,11 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
 
 import psutil
 
@@ -52,7 +53,7 @@ class Plan:
     timeout: float = 300  # per child
 
     @classmethod
-    def quick(cls) -> "Plan":
+    def quick(cls) -> Plan:
         return cls(rounds=1, items=6)
 
 
@@ -69,21 +70,29 @@ def _tasks(plan: Plan, config: SessionConfig, image: Path, big: Path, kinds: set
     t = plan.timeout
     out = []
     if "arena" in kinds:
-        out += [Task("arena", name, lambda r, c=c, name=name: probe_trial("arena", name, c, image, round=r, timeout=t))
-                for name, c in ((v.ARENA_OFF, off), (v.ARENA_ON, on))]
+        for name, c in ((v.ARENA_OFF, off), (v.ARENA_ON, on)):
+            out.append(Task("arena", name, partial(_probe, "arena", name, c, image, None, t)))
     if "cap" in kinds:
-        out += [Task("cap", name, lambda r, m=m, name=name: probe_trial("cap", name, config, big, round=r, max_size=m,
-                                                                        timeout=t))
-                for name, m in ((v.NO_CAP, None), (v.CAPPED, CAP))]
+        for name, m in ((v.NO_CAP, None), (v.CAPPED, CAP)):
+            out.append(Task("cap", name, partial(_probe, "cap", name, config, big, m, t)))
     specs = {"sessions": ((v.SHARED, v.PER_REQUEST), {"requests": plan.requests, "threads": plan.threads}),
              "stream": ((v.STREAM_GC, v.STREAM, v.KEEP), {"items": plan.items}),
              "pillow": ((v.CLOSE, v.NO_CLOSE), {"items": plan.items}),
              "cache": (("two passes",), {"items": plan.cache_items})}
     for kind, (variants, spec) in specs.items():
         if kind in kinds:
-            out += [Task(kind, name, lambda r, kind=kind, name=name, spec=spec:
-                         child_trial(kind, name, config, image, round=r, timeout=t, **spec)) for name in variants]
+            out += [Task(kind, name, partial(_child, kind, name, config, image, t, spec)) for name in variants]
     return out
+
+
+def _probe(kind: str, variant: str, config: SessionConfig, image: Path, max_size: int | None, timeout: float,
+           round: int) -> TrialRecord:
+    return probe_trial(kind, variant, config, image, round=round, max_size=max_size, timeout=timeout)
+
+
+def _child(kind: str, variant: str, config: SessionConfig, image: Path, timeout: float, spec: dict,
+           round: int) -> TrialRecord:
+    return child_trial(kind, variant, config, image, round=round, timeout=timeout, **spec)
 
 
 def machine() -> dict:
@@ -110,20 +119,21 @@ def check_claims(image: str | os.PathLike | None = None, *, plan: Plan = Plan(),
     verdict becomes "could not tell" with the child's reason."""
     config = config or SessionConfig()
     wanted = [c.id for c in CLAIMS if claims is None or c.id in claims]
-    kinds = {NEEDS[c] for c in wanted if NEEDS[c]}
+    kinds = {kind for c in wanted if (kind := NEEDS[c])}
     started = time.time()
     load_start = list(os.getloadavg())
     own = workdir is None
-    folder = Path(tempfile.mkdtemp(prefix="rembg-lab-claims-") if own else workdir)
+    folder = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="rembg-lab-claims-"))
     try:
         if image is None:
-            image = folder / "apple-sample.png"
-            apple_scene().save(image)
-        image = Path(image)
+            photo = folder / "apple-sample.png"
+            apple_scene().save(photo)
+        else:
+            photo = Path(image)
         big = folder / f"synthetic-{plan.big_size[0]}x{plan.big_size[1]}.jpg"
         if "cap" in kinds:
             apple_scene(plan.big_size).save(big, quality=90)
-        tasks = _tasks(plan, config, image, big, kinds)
+        tasks = _tasks(plan, config, photo, big, kinds)
         records: list[TrialRecord] = []
         total = plan.rounds * len(tasks)
         for r in range(plan.rounds):
@@ -142,10 +152,10 @@ def check_claims(image: str | os.PathLike | None = None, *, plan: Plan = Plan(),
         else:
             results.append(v.VERDICT_OF[claim_id](own_records))
     meta = {
-        "when": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "where": socket.gethostname(), "machine": machine(), "versions": _versions(),
         "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "image": image.name, "big_image": big.name if "cap" in kinds else None,
+        "image": photo.name, "big_image": big.name if "cap" in kinds else None,
         "plan": asdict(plan), "config": config.to_dict(), "claims": wanted,
         "loadavg_start": load_start, "loadavg_end": list(os.getloadavg()),
         "seconds": round(time.time() - started, 1),

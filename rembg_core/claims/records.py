@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from ..measure.analysis import median_interval
 
@@ -42,7 +43,7 @@ class TrialRecord:
                 "reason": self.reason, "image": self.image, "values": self.values, "meta": self.meta}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrialRecord":
+    def from_dict(cls, d: dict) -> TrialRecord:
         return cls(str(d["kind"]), str(d["variant"]), int(d["round"]), bool(d["ok"]), str(d.get("reason", "")),
                    str(d.get("image", "")), dict(d.get("values") or {}), dict(d.get("meta") or {}))
 
@@ -72,7 +73,7 @@ class Figure:
                 "runs": self.runs, "coverage": self.coverage}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Figure":
+    def from_dict(cls, d: dict) -> Figure:
         return cls(d["label"], float(d["value"]), d.get("unit", ""), d.get("low"), d.get("high"),
                    int(d.get("runs", 1)), float(d.get("coverage", 0.0)))
 
@@ -117,7 +118,7 @@ class ClaimResult:
                 "figures": [f.to_dict() for f in self.figures], "records": [r.to_dict() for r in self.records]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClaimResult":
+    def from_dict(cls, d: dict) -> ClaimResult:
         return cls(d["claim"], d["verdict"], d.get("because", ""),
                    tuple(Figure.from_dict(f) for f in d.get("figures", ())),
                    tuple(TrialRecord.from_dict(r) for r in d.get("records", ())))
@@ -149,7 +150,7 @@ class ClaimsRun:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClaimsRun":
+    def from_dict(cls, d: dict) -> ClaimsRun:
         if not isinstance(d, dict) or d.get("schema") != SCHEMA:
             raise ValueError(f"not a saved claims run (schema is not {SCHEMA!r})")
         meta = d.get("meta") or {}

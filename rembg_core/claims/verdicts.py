@@ -7,7 +7,7 @@ returns the figures it used, so the screen can show exactly what the verdict res
 from __future__ import annotations
 
 import statistics
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ..measure.analysis import MIN_COVERAGE, median_interval
 from ..measure.sampling import MB

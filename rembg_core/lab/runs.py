@@ -110,7 +110,7 @@ class InProcessRun:
         except BaseException as exc:  # handed to the caller's thread by result()
             self.error = exc
 
-    def start(self) -> "InProcessRun":
+    def start(self) -> InProcessRun:
         self.sampler.start()
         self._thread.start()
         return self
