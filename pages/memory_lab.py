@@ -113,7 +113,7 @@ def claims_section(picked: common.Picked | None, settings: common.Settings) -> N
         for claim in CLAIMS:
             st.markdown(f"- **{claim.title}** — {claim.words}")
         return
-    st.info(run.provenance.capitalize(), icon=":material/history:")
+    st.info(run.provenance[:1].upper() + run.provenance[1:], icon=":material/history:")
     st.dataframe(claim_rows(run), hide_index=True, width="stretch",
                  column_config={"claim": st.column_config.TextColumn(width="medium"),
                                 "because": st.column_config.TextColumn(width="large"),

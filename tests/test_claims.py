@@ -229,3 +229,16 @@ def test_cli_saves_a_run_that_says_where_and_when(tmp_path, model_path):
     assert [r.claim for r in run.results] == ["close_pillow", "preload"]
     assert "claims --only close_pillow" in run.meta["command"] and run.provenance in out.stdout
     assert run.result("close_pillow").verdict in ("holds", "does not hold")
+
+
+def test_the_cache_batch_is_six_different_pictures():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from rembg_core.claims.child import _variants
+
+    blobs = _variants(png_bytes(subject_image((64, 48)).rotate(10)), 6)
+    pixels = [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs]
+    assert len({(p.shape, p.tobytes()) for p in pixels}) == 6  # none repeats: a first pass has no hits

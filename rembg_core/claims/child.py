@@ -137,8 +137,9 @@ def _variants(data: bytes, n: int) -> list[bytes]:
     from PIL import Image, ImageOps
 
     base = Image.open(io.BytesIO(data)).convert("RGB")
+    # six different pictures (mirror + rotate 180 would be flip again: a first-pass cache hit)
     ops = [lambda im: im, ImageOps.mirror, ImageOps.flip, lambda im: im.rotate(180),
-           lambda im: ImageOps.mirror(im.rotate(180)), ImageOps.grayscale]
+           lambda im: im.transpose(Image.Transpose.TRANSPOSE), ImageOps.grayscale]
     out = []
     for i in range(n):
         buf = io.BytesIO()
