@@ -21,6 +21,7 @@ CLAIMS_RUN = "lab_claims_run"
 # what fits at 1280 px; before/after MB are in the metrics above, a note in its warning
 HISTORY_WIDTHS = {"run": 40, "where": 80, "flags": 150, "max_size": 70, "images": 56, "median s": 66, "peak MB": 62,
                   "retained MB": 84, "released": 68, "image": 110}
+CLAIM_WIDTHS = {"claim": 220, "verdict": 100, "because": 420, "runs": 50}
 LIVE_POLL = 0.2  # s between live updates of the in-process chart
 VERDICT_ICON = {"holds": ":material/check_circle:", "partly": ":material/adjust:",
                 "does not hold": ":material/cancel:", "could not tell": ":material/help:"}
@@ -114,10 +115,9 @@ def claims_section(picked: common.Picked | None, settings: common.Settings) -> N
             st.markdown(f"- **{claim.title}** — {claim.words}")
         return
     st.info(run.provenance[:1].upper() + run.provenance[1:], icon=":material/history:")
-    st.dataframe(claim_rows(run), hide_index=True, width="stretch",
-                 column_config={"claim": st.column_config.TextColumn(width="medium"),
-                                "because": st.column_config.TextColumn(width="large"),
-                                "figures": st.column_config.TextColumn(width="large")})
+    # what fits at 1280 px; each claim's figures are in its expander below
+    st.dataframe(claim_rows(run), hide_index=True, width="stretch", column_order=list(CLAIM_WIDTHS),
+                 column_config={k: st.column_config.Column(width=w) for k, w in CLAIM_WIDTHS.items()})
     for result in run.results:
         claim = BY_ID.get(result.claim)
         if claim is None:
