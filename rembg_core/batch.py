@@ -577,3 +577,12 @@ def rss_drift(rss_values: Sequence[int], warmup: int = 5, window: int = 10) -> f
     first = sorted(values[:window])[window // 2]
     last = sorted(values[-window:])[window // 2]
     return last / first - 1.0 if first else None
+
+
+# Public names for other engines over the same per-item work (rembg_core.distributed runs the
+# engine inside Ray actors and names outputs on its driver, exactly as run_batch does).
+Engine = _Engine
+Work = _Work
+OutputNames = _OutputNames
+failure_reason = _reason
+read_file = _read_file

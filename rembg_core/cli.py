@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import compose, models, watermark
+from .distributed import cli as distributed_cli
 from .atomic import atomic_write_bytes
 from .errors import ImageLoadError, ModelError
 from .imageio import encode
@@ -53,15 +54,15 @@ def add_session_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=models.DEFAULT_MODEL, choices=sorted(models.REGISTRY))
     p.add_argument("--arena", dest="arena", action=argparse.BooleanOptionalAction, default=True,
                    help="ONNX Runtime enable_cpu_mem_arena (default: on)")
-    p.add_argument("--mem-pattern", dest="mem_pattern", action=argparse.BooleanOptionalAction, default=True,
-                   help="ONNX Runtime enable_mem_pattern (default: on)")
+    p.add_argument("--mem-pattern", dest="mem_pattern", action=argparse.BooleanOptionalAction, default=None,
+                   help="ONNX Runtime enable_mem_pattern (default: on; off with --engine ray)")
     p.add_argument("--arena-shrinkage", action="store_true",
                    help="give the arena back after every run (RunOptions memory.enable_memory_arena_shrinkage)")
     p.add_argument("--threads", type=non_negative_int, default=0, help="intra-op threads (0 = one per core)")
 
 
 def session_config(args: argparse.Namespace) -> SessionConfig:
-    return SessionConfig(model=args.model, enable_cpu_mem_arena=args.arena, enable_mem_pattern=args.mem_pattern,
+    return SessionConfig(model=args.model, enable_cpu_mem_arena=args.arena, enable_mem_pattern=args.mem_pattern is not False,
                          arena_shrinkage=args.arena_shrinkage, intra_op_num_threads=args.threads)
 
 
@@ -98,6 +99,8 @@ def expand_inputs(inputs: list[str]) -> Iterator[Path]:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        return distributed_cli.run(args)
     config = session_config(args)
     out = Path(args.output)
     single_file = (len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
@@ -340,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-max-mb", type=positive_int, default=512, metavar="MB", help="cache size cap")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress line on stderr (default: when stderr is a terminal)")
+    distributed_cli.add_arguments(p)  # --engine ray and its flags
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("models", help="list, fetch or verify models")
