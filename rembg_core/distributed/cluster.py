@@ -53,8 +53,12 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
     A Ray already initialised in this process (a notebook, a test's shared cluster) is used
     as it is and left running. A local cluster started here is shut down on exit.
     """
-    ray = require_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home from the local cluster
+    if not address:
+        # A local cluster serves this machine only: its processes listen on 127.0.0.1 instead of
+        # the routable address Ray picks otherwise (read when Ray is first imported).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray = require_ray()
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)

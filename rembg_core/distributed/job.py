@@ -168,7 +168,7 @@ def _results(ray, sources: list[Source], spec: JobSpec, config: SessionConfig, p
 def _settle(r: dict, source: Source, names: OutputNames, previous: Previous, out: Path, run: int) -> ManifestRow:
     """Name, write and describe one result."""
     base = dict(index=source.index, input=source.name, key=r["key"] or "", run=run, worker=r["worker"],
-                in_bytes=int(r["in_bytes"]))
+                in_bytes=int(r["in_bytes"]), peak_rss=int(r["peak_rss"]))
     if r["status"] == "error":
         return ManifestRow(status="error", reason=r["reason"], **base)
     name = names(source.rel)

@@ -36,6 +36,7 @@ class ManifestRow:
     height: int = 0
     in_bytes: int = 0
     out_bytes: int = 0
+    peak_rss: int = 0  # the actor's peak RSS (bytes) when it finished this item
 
     @property
     def ok(self) -> bool:

@@ -67,7 +67,7 @@ class RemoveUDF:
         return out
 
     def process(self, source: Source) -> dict[str, Any]:
-        row: dict[str, Any] = dict(index=source.index, status="error", reason="", key="", data=None, cached=False,
+        row: dict[str, Any] = dict(index=source.index, status="error", reason="", key="", data=None, cached=False, peak_rss=0,
                                    seconds=0.0, timings="{}", width=0, height=0, in_bytes=0, worker=self.worker)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
