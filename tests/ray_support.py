@@ -38,10 +38,18 @@ def ray_processes() -> set[int]:
     return pids
 
 
-def wait_for_no_leftovers(before: set[int], timeout: float = 30.0) -> set[int]:
-    """Wait for Ray processes not in `before` to exit; kill by pid any still there. Returns those."""
+def wait_for_no_leftovers(before: set[int], timeout: float = 30.0, spare_ours: bool = False) -> set[int]:
+    """Wait for Ray processes not in `before` to exit; kill by pid any still there. Returns those.
+
+    `spare_ours`: leave alone this process's own descendants (a cluster a fixture keeps running)."""
+    def left_now() -> set[int]:
+        left = ray_processes() - before
+        if spare_ours:
+            left -= {c.pid for c in psutil.Process().children(recursive=True)}
+        return left
+
     deadline = time.monotonic() + timeout
-    while (left := ray_processes() - before) and time.monotonic() < deadline:
+    while (left := left_now()) and time.monotonic() < deadline:
         time.sleep(0.5)
     for pid in left:
         with contextlib.suppress(psutil.NoSuchProcess):

@@ -125,10 +125,20 @@ def ray_address():
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_cli_engine_ray_end_to_end_matches_the_serial_batch(tmp_path, capsys, model_path, ray_address):
+def test_cli_engine_ray_end_to_end_matches_the_serial_batch(tmp_path, capsys, model_path):
+    """A fresh driver process without --address: it starts its own local cluster and stops it."""
+    from ray_support import ray_processes, wait_for_no_leftovers
+
     inputs = make_inputs(tmp_path)
-    rc, out, errors = run_cli(["remove", *inputs, "-o", str(tmp_path / "ray"), "--engine", "ray",
-                               "--batch-size", "3"], capsys)
+    before = ray_processes()
+    proc = subprocess.run([sys.executable, "-m", "rembg_core", "remove", *inputs, "-o", str(tmp_path / "ray"),
+                           "--engine", "ray", "--batch-size", "3", "--object-store-mb", "80"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    rc, out = proc.returncode, proc.stdout.splitlines()
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert not wait_for_no_leftovers(before, spare_ours=True), "the driver's local cluster outlived it"
+    assert "Traceback" not in proc.stderr and "1 node(s)" in proc.stderr
     # the serial batch with the same session flags (the Ray engine's lean default: pattern off, 1 thread)
     rc_serial, _, serial_errors = run_cli(["remove", *inputs, "-o", str(tmp_path / "serial"), "--no-mem-pattern",
                                            "--threads", "1"], capsys)

@@ -152,8 +152,9 @@ def _results(ray, sources: list[Source], spec: JobSpec, config: SessionConfig, p
     ctx.execution_options.preserve_order = True  # names are assigned in input order, as in the serial batch
     if spec.progress_bars is not None:
         ctx.enable_progress_bars = spec.progress_bars
-    ds = ray.data.from_items([s.row() for s in sources],
-                             override_num_blocks=min(len(sources), math.ceil(len(sources) / spec.batch_size)))
+    # a block per batch, and never fewer blocks than actors (a short job still uses them all)
+    blocks = min(len(sources), max(math.ceil(len(sources) / spec.batch_size), p.actors))
+    ds = ray.data.from_items([s.row() for s in sources], override_num_blocks=blocks)
     ds = ds.map_batches(
         RemoveUDF, batch_size=spec.batch_size, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=p.actors), num_cpus=p.cpus_per_actor,
