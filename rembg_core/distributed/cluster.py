@@ -75,8 +75,11 @@ def connect(address: str | None = None, *, num_cpus: int | None = None,
     try:
         resources = ray.cluster_resources()
         nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-        yield ClusterInfo(ray.get_runtime_context().gcs_address, started and not address,
-                          int(resources.get("CPU", 0)), nodes)
+        try:
+            gcs = ray.get_runtime_context().gcs_address
+        except Exception:  # a Ray Client (ray://) connection has no GCS address of its own
+            gcs = address or ""
+        yield ClusterInfo(gcs, started and not address, int(resources.get("CPU", 0)), nodes)
     finally:
         if started:
             ray.shutdown()  # a joined cluster keeps running; this driver's connection ends

@@ -157,7 +157,9 @@ def _results(ray, sources: list[Source], spec: JobSpec, config: SessionConfig, p
     ds = ray.data.from_items([s.row() for s in sources], override_num_blocks=blocks)
     ds = ds.map_batches(
         RemoveUDF, batch_size=spec.batch_size, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=p.actors), num_cpus=p.cpus_per_actor,
+        # two batches queued per actor: enough to hide the hand-over, few enough that an actor
+        # still loading its session does not leave the queue to the first one ready
+        compute=ray.data.ActorPoolStrategy(size=p.actors, max_tasks_in_flight_per_actor=2), num_cpus=p.cpus_per_actor,
         fn_constructor_kwargs=dict(config=config, options=spec.options, limits=spec.limits, done_keys=done_keys,
                                    cache_dir=spec.cache_dir),
     )
