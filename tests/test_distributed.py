@@ -13,8 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, png_bytes, subject_image
+
 from rembg_core import cli
 from rembg_core.batch import collect
 from rembg_core.distributed import MANIFEST_NAME, JobSpec, expand, manifest, plan

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import png_bytes, subject_image
+
 from rembg_core.batch import RemoveOptions, collect, run_batch
 from rembg_core.distributed import MANIFEST_NAME, JobSpec, manifest, run_job
 from rembg_core.session import SessionConfig

@@ -13,11 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import non_negative_int, positive_int
+    from ..cli.common import non_negative_int, positive_int
 
     g = p.add_argument_group("engine (docs/DISTRIBUTED.md)")
     g.add_argument("--engine", choices=("local", "ray"), default="local",
@@ -32,17 +30,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import cli
     from ..batch import BatchLimitError, RemoveOptions
+    from ..cli import common as cli
+    from ..cli.common import ExitCode
     from ..errors import ModelError, RembgCoreError
-    from ..memory import MB
+    from ..measure.sampling import MB
     from ..session import SessionConfig
     from .cluster import RayUnavailableError, ray_available
     from .job import JobSpec, run_job
 
     if not ray_available():
         cli.error("--engine ray", "Ray is not installed; install it with: pip install -e .[ray]")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     fmt = args.format or "png"
     out = Path(args.output)
     try:
@@ -58,12 +57,12 @@ def run(args: argparse.Namespace) -> int:
                        object_store_mb=args.object_store_mb or None, progress_bars=args.progress)
     except ValueError as exc:
         cli.error(out, exc)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         cli.ensure_model(config.model)
     except ModelError as exc:
         cli.error(config.model, exc)
-        return EXIT_FAILED
+        return ExitCode.UNAVAILABLE
 
     def show(row, fresh: bool) -> None:
         if row.ok:
@@ -76,23 +75,24 @@ def run(args: argparse.Namespace) -> int:
         summary = run_job(args.inputs, spec, on_row=show)
     except BatchLimitError as exc:
         cli.error(" ".join(args.inputs), exc)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     except (RayUnavailableError, ModelError) as exc:
         cli.error(args.address or "ray", exc)
-        return EXIT_FAILED
+        return ExitCode.UNAVAILABLE
     except RembgCoreError as exc:
         cli.error("ray job", exc)
-        return EXIT_FAILED
+        return ExitCode.UNAVAILABLE
     except OSError as exc:
         cli.error(out, f"cannot write: {exc.strerror or exc}")
-        return EXIT_FAILED
+        return ExitCode.UNAVAILABLE
     if not summary.rows:
         cli.error(" ".join(args.inputs), "no images found")
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     p = summary.plan
     peaks = ", ".join(f"{v / MB:.0f}" for v in sorted(summary.peak_rss.values()))
     print(f"ray: {len(summary.rows)} inputs, {summary.ok} ok ({summary.resumed} from an earlier run), "
           f"{summary.errors} refused in {summary.seconds:.1f} s; {p.actors} actors x {p.threads} threads on "
           f"{summary.cluster.nodes} node(s); peak RSS per actor {peaks} MB; manifest {summary.manifest}",
           file=sys.stderr)
-    return EXIT_REFUSED if summary.errors else EXIT_OK
+    unwritable = sum(r.reason.startswith("cannot write") for r in summary.rows)
+    return cli.outcome(summary.errors - unwritable, unwritable)

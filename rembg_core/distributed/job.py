@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from ..atomic import atomic_write_bytes
-from ..batch import BatchInput, BatchLimits, OutputNames, RemoveOptions
+from ..batch import BatchInput, BatchLimits, RemoveOptions
 from ..errors import RembgCoreError
+from ..naming import OutputNames
 from ..session import SessionConfig
 from .cluster import ClusterInfo, connect, require_ray
 from .manifest import MANIFEST_NAME, Journal, ManifestRow, Previous, load
@@ -108,9 +110,10 @@ def run_job(inputs: Iterable[BatchInput] | Sequence[Source], spec: JobSpec, on_r
     Raises BatchLimitError (too many inputs), RayUnavailableError, JobError.
     """
     ray = require_ray()
-    sources = list(inputs)
-    if not all(isinstance(s, Source) for s in sources):
-        sources = expand(sources, spec.limits)
+    given = list(inputs)
+    sources = [s for s in given if isinstance(s, Source)]
+    if len(sources) != len(given) or not given:
+        sources = expand([s for s in given if not isinstance(s, Source)], spec.limits)
     spec.out.mkdir(parents=True, exist_ok=True)
     manifest_path = spec.out / MANIFEST_NAME
     previous = Previous.from_rows(load(manifest_path), spec.out)
@@ -180,7 +183,7 @@ def _settle(r: dict, source: Source, names: OutputNames, previous: Previous, out
         if prior is not None and prior.key == r["key"]:
             return replace(prior, index=source.index, input=source.name)  # done before: keep its row
         data = (out / previous.by_key[r["key"]]).read_bytes()  # same key, same bytes, another name
-        meta = dict(cached=True, seconds=0.0, timings={}, width=0, height=0)
+        meta: dict[str, Any] = dict(cached=True, seconds=0.0, timings={}, width=0, height=0)
     else:
         data = r["data"]
         meta = dict(cached=bool(r["cached"]), seconds=float(r["seconds"]), timings=json.loads(r["timings"]),

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ..atomic import atomic_writer
 
@@ -46,7 +47,7 @@ class ManifestRow:
         return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, line: str) -> "ManifestRow":
+    def from_json(cls, line: str) -> ManifestRow:
         d = json.loads(line)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
@@ -76,7 +77,7 @@ class Previous:
     last_run: int
 
     @classmethod
-    def from_rows(cls, rows: Iterable[ManifestRow], out: Path) -> "Previous":
+    def from_rows(cls, rows: Iterable[ManifestRow], out: Path) -> Previous:
         by_output: dict[str, ManifestRow] = {}
         last_run = 0
         for r in rows:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
-from ..memory import MB
+from ..measure.sampling import MB
 from .manifest import ManifestRow
 
 

@@ -9,17 +9,20 @@ inside either, or the bytes themselves (uploads).
 
 from __future__ import annotations
 
+import functools
 import glob
 import io
 import os
 import zipfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any
 
-from ..batch import (IMAGE_SUFFIXES, BatchInput, BatchLimitError, BatchLimits, collect, items_from_zip,
-                     read_file)
+from ..batch import BatchInput, BatchLimitError, BatchLimits, collect, items_from_zip
+from ..batch.inputs import read_file
 from ..errors import ImageLoadError
+from ..imageio import IMAGE_SUFFIXES
 
 _GLOB_CHARS = ("*", "?", "[")
 
@@ -108,7 +111,7 @@ def expand(inputs: Iterable[BatchInput], limits: BatchLimits = BatchLimits()) ->
         if is_uri(text):
             for uri in _remote_files(text):
                 if uri.lower().endswith(".zip"):
-                    for item in items_from_zip(uri, lambda u=uri: _open_remote(u), limits):
+                    for item in items_from_zip(uri, functools.partial(_open_remote, uri), limits):
                         add(item.name, item.rel, uri=uri, member=item.rel if item.in_archive else "",
                             refused=item.refused or "")
                 else:
@@ -141,14 +144,17 @@ def _open_remote(uri: str) -> io.IOBase:
     return filesystem.open_input_file(path)
 
 
+def _open_local_or_remote(uri: str) -> io.IOBase:
+    return _open_remote(uri) if is_uri(uri) else open(uri, "rb")
+
+
 def read_source(source: Source, limits: BatchLimits) -> bytes:
     """The bytes of one source, on whichever node runs it. Raises ImageLoadError with a reason."""
     if source.data is not None:
         return source.data
     if source.member:
-        opener = (lambda: open(source.uri, "rb")) if not is_uri(source.uri) else (lambda: _open_remote(source.uri))
         try:
-            with opener() as fp, zipfile.ZipFile(fp) as zf:
+            with _open_local_or_remote(source.uri) as fp, zipfile.ZipFile(fp) as zf:
                 return zf.read(source.member)
         except (zipfile.BadZipFile, KeyError, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
             raise ImageLoadError(f"damaged archive member: {exc}") from None

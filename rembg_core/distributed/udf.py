@@ -13,10 +13,12 @@ import json
 import os
 import resource
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from ..batch import BatchItem, BatchLimits, Engine, RemoveOptions, Work, failure_reason
-from ..cache import ResultCache, cache_key
+from ..batch import BatchItem, BatchLimits, RemoveOptions
+from ..batch.cache import ResultCache, cache_key
+from ..batch.engine import Engine, Work, failure_reason
 from ..session import SessionConfig, get_session
 from .sources import Source, read_source
 
