@@ -1,13 +1,15 @@
 """Real Ray clusters for the distributed tests: small, loopback-only, always shut down.
 
-Every fixture records the Ray processes that existed before it and, on teardown, waits until
-every process it started is gone (and kills by pid any that outlive the wait, failing the test).
+Leftover checks look only at processes a test itself started (descendants of this process or
+of a driver it ran): other Ray clusters on the machine (a benchmark, another engineer) are never
+counted, waited for or touched.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -21,53 +23,67 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 ray = pytest.importorskip("ray", reason="ray[data] is not installed (requirements-dev.txt pins it)")
 
 OBJECT_STORE = 80 * 1024 * 1024  # bytes per node; results are small PNGs
-RAY_NAMES = ("raylet", "gcs_server", "ray::")
 
 
-def ray_processes() -> set[int]:
-    pids = set()
-    for p in psutil.process_iter(["name", "cmdline"]):
-        try:
-            name = p.info["name"] or ""
-            cmd = " ".join(p.info["cmdline"] or [])
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if name.startswith(RAY_NAMES) or "ray/_private/workers/default_worker.py" in cmd \
-                or "ray/dashboard/agent.py" in cmd or "ray/_private/runtime_env/agent" in cmd:
-            pids.add(p.pid)
-    return pids
+def descendants(pid: int | None = None) -> set[int]:
+    try:
+        return {c.pid for c in psutil.Process(pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
 
 
-def wait_for_no_leftovers(before: set[int], timeout: float = 30.0, spare_ours: bool = False) -> set[int]:
-    """Wait for Ray processes not in `before` to exit; kill by pid any still there. Returns those.
-
-    `spare_ours`: leave alone this process's own descendants (a cluster a fixture keeps running)."""
-    def left_now() -> set[int]:
-        left = ray_processes() - before
-        if spare_ours:
-            left -= {c.pid for c in psutil.Process().children(recursive=True)}
-        return left
-
+def wait_gone(pids: set[int], timeout: float = 30.0) -> set[int]:
+    """Wait for `pids` to exit; kill (by pid) any still alive after `timeout`. Returns those."""
     deadline = time.monotonic() + timeout
-    while (left := left_now()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    for pid in left:
+    while (alive := {p for p in pids if _alive(p)}) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    for pid in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(pid).kill()
-    return left
+    return alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def run_watched(cmd: list[str], timeout: float, **kwargs) -> tuple[subprocess.CompletedProcess, set[int]]:
+    """Run a driver to completion; also return every process it started (sampled while it ran)."""
+    seen: set[int] = set()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs) as proc:
+        deadline = time.monotonic() + timeout
+        out_err = None
+        while out_err is None:
+            seen |= descendants(proc.pid)
+            try:
+                out_err = proc.communicate(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, *out_err), seen
+
+
+@contextlib.contextmanager
+def _shut_down_checked(stop) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        ours = descendants()  # the cluster's processes: started by this process, directly or not
+        stop()
+        left = wait_gone(ours)
+        assert not left, f"Ray processes outlived the cluster: {sorted(left)}"
 
 
 @contextlib.contextmanager
 def local_ray(num_cpus: int = 2) -> Iterator[str]:
     """A local single-node Ray in this process; yields its address for other drivers."""
-    before = ray_processes()
     ray.init(num_cpus=num_cpus, include_dashboard=False, object_store_memory=OBJECT_STORE, log_to_driver=False)
-    try:
+    with _shut_down_checked(ray.shutdown):
         yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
-        left = wait_for_no_leftovers(before)
-        assert not left, f"Ray processes outlived the cluster: {sorted(left)}"
 
 
 @contextlib.contextmanager
@@ -75,15 +91,14 @@ def two_node_cluster() -> Iterator[str]:
     """ray.cluster_utils.Cluster: a head and one worker node, one CPU each, on this machine."""
     from ray.cluster_utils import Cluster
 
-    before = ray_processes()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
                                                             "object_store_memory": OBJECT_STORE})
-    try:
+
+    def stop() -> None:
+        ray.shutdown()
+        cluster.shutdown()
+
+    with _shut_down_checked(stop):
         cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE)
         ray.init(address=cluster.address, log_to_driver=False)
         yield cluster.address
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-        left = wait_for_no_leftovers(before)
-        assert not left, f"Ray processes outlived the cluster: {sorted(left)}"

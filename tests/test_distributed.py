@@ -127,17 +127,15 @@ def ray_address():
 @pytest.mark.slow
 def test_cli_engine_ray_end_to_end_matches_the_serial_batch(tmp_path, capsys, model_path):
     """A fresh driver process without --address: it starts its own local cluster and stops it."""
-    from ray_support import ray_processes, wait_for_no_leftovers
+    from ray_support import run_watched, wait_gone
 
     inputs = make_inputs(tmp_path)
-    before = ray_processes()
-    proc = subprocess.run([sys.executable, "-m", "rembg_core", "remove", *inputs, "-o", str(tmp_path / "ray"),
-                           "--engine", "ray", "--batch-size", "3", "--object-store-mb", "80"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc, started = run_watched([sys.executable, "-m", "rembg_core", "remove", *inputs, "-o", str(tmp_path / "ray"),
+                                 "--engine", "ray", "--batch-size", "3", "--object-store-mb", "80"],
+                                timeout=300, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     rc, out = proc.returncode, proc.stdout.splitlines()
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert not wait_for_no_leftovers(before, spare_ours=True), "the driver's local cluster outlived it"
+    assert started and not wait_gone(started), "the driver's local cluster outlived it"
     assert "Traceback" not in proc.stderr and "1 node(s)" in proc.stderr
     # the serial batch with the same session flags (the Ray engine's lean default: pattern off, 1 thread)
     rc_serial, _, serial_errors = run_cli(["remove", *inputs, "-o", str(tmp_path / "serial"), "--no-mem-pattern",
@@ -188,11 +186,15 @@ def test_a_killed_job_resumes_with_only_the_remainder(tmp_path, capsys, model_pa
     journal = out / MANIFEST_NAME
     argv = ["remove", str(folder), "-o", str(out), "--engine", "ray", "--address", ray_address,
             "--actors", "1", "--batch-size", "1", "--no-progress"]
+    from ray_support import descendants, wait_gone
+
+    started: set[int] = set()
     driver = subprocess.Popen([sys.executable, "-m", "rembg_core", *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
         deadline = time.monotonic() + 120
         while len(manifest.load(journal)) < 5:  # halfway-ish: some rows are in, most are not
+            started |= descendants(driver.pid)
             assert driver.poll() is None, "the driver finished before it could be killed"
             assert time.monotonic() < deadline, "no progress from the driver"
             time.sleep(0.05)
@@ -200,6 +202,7 @@ def test_a_killed_job_resumes_with_only_the_remainder(tmp_path, capsys, model_pa
     finally:
         driver.kill()
         driver.wait(timeout=30)
+    assert not wait_gone(started), "processes of the killed driver outlived it"
     first = manifest.load(journal)  # read after the kill: every row the dead driver wrote
     done_first = {r.output: (out / r.output).stat().st_mtime_ns for r in first if r.ok}
     assert 4 <= len(first) < n + 1 and done_first
