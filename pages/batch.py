@@ -8,7 +8,6 @@ import io
 import shutil
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,16 @@ from PIL import Image
 
 from pages import common
 from rembg_core import charts, distributed, limits, preview, samples
-from rembg_core.batch import BatchLimitError, BatchLimits, ItemResult, RemoveOptions, collect, run_batch, zip_writer
+from rembg_core.batch import (
+    BatchLimitError,
+    BatchLimits,
+    ItemResult,
+    RemoveOptions,
+    collect,
+    fresh_zip_path,
+    run_batch,
+    zip_writer,
+)
 from rembg_core.batch.cache import ResultCache
 from rembg_core.distributed import report as ray_report
 from rembg_core.errors import ModelError, RembgCoreError
@@ -67,23 +75,16 @@ def thumbnail(data: bytes) -> bytes:
 
 
 def row(r: ItemResult) -> dict:
-    status = "error" if not r.ok else "cache hit" if r.cached else "ok"
-    return {"#": r.index + 1, "file": r.name, "status": status, "reason": r.error or "",
+    return {"#": r.index + 1, "file": r.name, "status": r.status, "reason": r.error or "",
             "output": r.output_name or "", "size": f"{r.size[0]}×{r.size[1]}" if r.size else "",
             "time (ms)": round(r.seconds * 1000), "RSS (MB)": round(r.rss / common.sampling.MB, 1)}
 
 
 def new_zip_path() -> Path:
-    OUT_DIR.mkdir(exist_ok=True)
-    now = time.time()
-    for old in OUT_DIR.glob("*.zip"):
-        with contextlib.suppress(OSError):
-            if now - old.stat().st_mtime > STALE_SECONDS:
-                old.unlink()
     previous: BatchRun | None = st.session_state.get("batch_last")
     if previous is not None:
         previous.zip_path.unlink(missing_ok=True)  # one result zip per browser session
-    return OUT_DIR / f"{uuid.uuid4().hex}.zip"
+    return fresh_zip_path(OUT_DIR, STALE_SECONDS)
 
 
 def inputs(source: str) -> list[tuple]:
@@ -116,8 +117,10 @@ def options() -> tuple[RemoveOptions, bool, bool, str, str]:
         if engine == "Ray":
             if not distributed.ray_available():
                 st.warning("Ray is not installed on this server: `pip install -e .[ray]`.", icon=":material/warning:")
-            address = st.text_input("Ray address", key="batch_ray_address", placeholder="auto, HOST:PORT or ray://HOST:PORT",
-                                    help="Blank: a local cluster on this machine, started for the batch and shut down after.")
+            address = st.text_input("Ray address", key="batch_ray_address",
+                                    placeholder="auto, HOST:PORT or ray://HOST:PORT",
+                                    help="Blank: a local cluster on this machine, started for the batch and "
+                                         "shut down after.")
     return (RemoveOptions(max_size=common.settings().max_size, only_mask=only_mask, post_process_mask=post,
                           crop=crop, format=fmt), use_cache, pipelined, engine, address.strip())
 
