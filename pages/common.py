@@ -128,7 +128,7 @@ def _release_one(config: SessionConfig) -> bool:
 
 @st.cache_resource
 def idle_policy() -> IdleReleaser:
-    """One policy for the whole server: sessions idle for IDLE_SECONDS are released (issue 3's IdleReleaser)."""
+    """One policy for the whole server: sessions idle for IDLE_SECONDS are released (rembg_core.idle.IdleReleaser)."""
     return IdleReleaser(IDLE_SECONDS, get=_cached_session, release=_release_one)
 
 

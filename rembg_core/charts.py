@@ -171,7 +171,7 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
     return fig
 
 
-# --- batch (issue 5) ------------------------------------------------------------------
+# --- batch ------------------------------------------------------------------------------
 
 def batch_rss(rss_values: Sequence[int], statuses: Sequence[str] | None = None, warmup: int = 5,
               drift: float | None = None, title: str = "RSS over the batch") -> go.Figure:

@@ -164,7 +164,7 @@ def test_zip_members_safety():
     items = collect([("up.zip", archive)])
     assert [i.name for i in items] == [
         "up.zip:photos/a.jpg", "up.zip:../escape.png", "up.zip:/etc/abs.png", "up.zip:C:\\win.png",
-        "up.zip:inner.zip", "up.zip:disguised.png", "up.zip:broken.png",
+        "up.zip:inner.zip", "up.zip:disguised.png", "up.zip:readme.txt", "up.zip:broken.png",
     ]
     results = {r.name: r for r in run_batch(items)}
     assert results["up.zip:photos/a.jpg"].ok and results["up.zip:photos/a.jpg"].output_name == "photos/a.png"
@@ -174,6 +174,7 @@ def test_zip_members_safety():
     assert "nested archive" in results["up.zip:inner.zip"].error
     assert "nested archive" in results["up.zip:disguised.png"].error
     assert not results["up.zip:broken.png"].ok
+    assert results["up.zip:readme.txt"].error == "skipped: a '.txt' file is not an image"  # said, not dropped
 
 
 def test_unsafe_member_names():

@@ -3,10 +3,10 @@
 from .cache import ResultCache
 from .engine import Gauge, ItemResult, Progress, RemoveOptions, run_batch
 from .inputs import BatchInput, BatchItem, BatchLimitError, BatchLimits, NestedArchiveError, collect, items_from_zip
-from .outputs import encode_output, zip_writer
+from .outputs import encode_output, fresh_zip_path, zip_writer
 
 __all__ = [
     "BatchInput", "BatchItem", "BatchLimitError", "BatchLimits", "Gauge", "ItemResult", "NestedArchiveError",
-    "Progress", "RemoveOptions", "ResultCache", "collect", "encode_output", "items_from_zip", "run_batch",
+    "Progress", "RemoveOptions", "ResultCache", "collect", "encode_output", "fresh_zip_path", "items_from_zip", "run_batch",
     "zip_writer",
 ]

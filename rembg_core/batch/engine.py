@@ -69,6 +69,11 @@ class ItemResult:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def status(self) -> str:
+        """"ok", "cache hit" or "error": what a status table shows."""
+        return "error" if not self.ok else "cache hit" if self.cached else "ok"
+
 
 # progress(done, total, result)
 Progress = Callable[[int, int, ItemResult], None]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from PIL import Image
 
@@ -21,6 +24,18 @@ BATCH_PNG_LEVEL = 1
 
 def encode_output(image: Image.Image, fmt: str, icc: bytes | None = None) -> bytes:
     return encode(image, fmt, icc, png_level=BATCH_PNG_LEVEL if fmt == "png" else 4)
+
+
+def fresh_zip_path(folder: Path, stale_after: float) -> Path:
+    """A new, unique result-zip path in `folder`; zips older than `stale_after` seconds (left by
+    sessions long gone) are removed on the way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in folder.glob("*.zip"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > stale_after:
+                old.unlink()
+    return folder / f"{uuid.uuid4().hex}.zip"
 
 
 @contextlib.contextmanager
