@@ -12,6 +12,7 @@ Every mode is the real command line in a fresh process, timed end to end (interp
 model load and, for Ray, starting and stopping the local cluster), into a fresh output folder:
 
 - serial          remove DIR -o OUT                                      (the CLI's defaults)
+- serial lean     remove DIR -o OUT --no-mem-pattern                     (the Ray actors' session flags)
 - ray 2x1         remove DIR -o OUT --engine ray                         (default: 2 actors x 1 thread)
 - ray 1x2         remove DIR -o OUT --engine ray --actors 1 --threads 2
 
@@ -40,6 +41,7 @@ PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "retina.jp
           "hubble_deep_field.jpg")
 MODES = {
     "serial": [],
+    "serial lean": ["--no-mem-pattern"],
     "ray 2x1": ["--engine", "ray"],
     "ray 1x2": ["--engine", "ray", "--actors", "1", "--threads", "2"],
 }
@@ -98,12 +100,12 @@ def actor_peaks(out: Path) -> list[int]:
     return sorted(peaks.values())
 
 
-def throughput(folder: Path, work: Path, n: int, rounds: int) -> dict:
-    results: dict[str, list[dict]] = {m: [] for m in MODES}
-    order = list(MODES)
+def throughput(folder: Path, work: Path, n: int, rounds: int, modes: list[str]) -> dict:
+    results: dict[str, list[dict]] = {m: [] for m in modes}
+    order = list(modes)
     for rnd in range(rounds):
         for mode in order[rnd % len(order):] + order[:rnd % len(order)]:
-            out = work / f"out-{rnd}-{mode.replace(' ', '').replace(',', '')}"
+            out = work / f"out-{rnd}-{mode.replace(' ', '')}"
             seconds, peak, _ = run_cli([str(folder), "-o", str(out), *MODES[mode]])
             peaks = actor_peaks(out) if "ray" in mode else []
             results[mode].append({"seconds": seconds, "img_per_s": n / seconds, "driver_peak_rss": peak,
@@ -170,6 +172,7 @@ def main() -> None:
     ap.add_argument("--megapixels", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--no-memory", dest="memory", action="store_false")
+    ap.add_argument("--modes", default="serial,ray 2x1,ray 1x2", help=f"comma-separated, of: {', '.join(MODES)}")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "ray_bench.json"))
     args = ap.parse_args()
     load_before = os.getloadavg()
@@ -183,7 +186,7 @@ def main() -> None:
             shutil.copy(p, sub / p.name)
         same = identical(sub, work)
         print(f"serial and ray outputs identical on 8 photos: {same}", flush=True)
-        results = throughput(folder, work, args.n, args.rounds)
+        results = throughput(folder, work, args.n, args.rounds, args.modes.split(","))
         memory = memory_by_max_size(work, [None, 2048, 1600, 1024, 512]) if args.memory else []
     record = {
         "command": "python benchmarks/ray_bench.py " + " ".join(sys.argv[1:]),
