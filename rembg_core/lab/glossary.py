@@ -23,8 +23,9 @@ FLAG_HELP = {
 }
 
 GETTING_STARTED = """
-1. **Pick a sample** or **upload a photo** below: the cutout appears with what it cost in memory and time.
-2. **Download** the PNG (transparent), WebP or the mask. Crop and background colour re-use the mask: instant.
+1. **Upload a photo** or **pick a sample** above: the cutout appears with what it cost in memory and time.
+2. **Download** the PNG (transparent), WebP or the mask. Crop and background colour reuse the mask: the
+   model does not run again.
 3. The **sidebar** holds the session settings every page uses: the ONNX Runtime memory switches and
    **max_size** (1600 px by default; "no cap" works at full size and needs far more memory).
 4. **Batch** does many files or a zip, **Watermark** makes transparent marks, **Memory Lab** measures what
