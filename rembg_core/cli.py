@@ -367,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_probe)
 
     add_watermark_parser(sub)  # issue 6; the handler is above
+    from .quantize.cli import add_parser as add_quality_parser
+
+    add_quality_parser(sub)
     return parser
 
 

