@@ -72,7 +72,8 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "u2netp-int8", "u2netp-int8.onnx", 320, IMAGENET_MEAN, IMAGENET_STD,
-            md5="MD5", sha256="SHA256", size_mb=1.4, urls=(),
+            md5="d10f3f9966dbecacd22394e5f4a966f5",
+            sha256="225fde53171b061773550eec764d93dc5673b8f05d6515ece4fc9b16d9e82455", size_mb=1.4, urls=(),
             about="u2netp quantized to int8 here (calibrated, bias-corrected)",
             built_from=Recipe("u2netp", "rembg_core.quantize.build:build_int8"),
         ),

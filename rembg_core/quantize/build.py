@@ -1,12 +1,15 @@
 """Build the int8 u2netp from the verified float model: opset 13, calibrate, quantize, correct, quantize again.
 
+QDQ with per-channel int8 weights and uint8 activations, MinMax ranges from the calibration photos;
+every conv is int8 except the output head (a 6→1 channel 1×1 conv and its Sigmoid, negligible
+work), which would otherwise round the mask to 8 bits before `remove()` normalises it.
 Deterministic by construction: fixed photos in sorted order, seeded augmentations, every ONNX
 Runtime run on one thread with graph rewrites off, the same calibration ranges for both passes.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 import shutil
 import tempfile
 import time
@@ -20,7 +23,6 @@ from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_d
 
 from .. import models
 from ..atomic import atomic_writer
-from ..errors import ModelFetchError
 from . import bias, calibration
 
 Say = Callable[[str], None]
@@ -62,6 +64,18 @@ def output_head(model: onnx.ModelProto) -> list[str]:
 
 
 def quantize(model_path: Path, out: Path, cache: Path, exclude: list[str] | None = None) -> None:
+    # quantize_static logs a root-level warning to run its pre-processing, which would not change
+    # this graph (shapes are inferred after the opset conversion); keep the progress output readable
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        _quantize(model_path, out, cache, exclude)
+    finally:
+        root.setLevel(level)
+
+
+def _quantize(model_path: Path, out: Path, cache: Path, exclude: list[str] | None) -> None:
     quantize_static(str(model_path), str(out), None, quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
                     calibrate_method=CalibrationMethod.MinMax, calibration_cache_path=str(cache))
@@ -83,27 +97,29 @@ def build_int8(source: Path, dest: Path, say: Say = _quiet) -> Path:
         onnx.save(float13, str(float13_path))
 
         photos = calibration.calibration_photos()
-        step(f"preparing {len(photos)} calibration photos × {calibration.AUGMENTATIONS_PER_PHOTO} "
-             f"(seed {calibration.SEED})")
-        batches = calibration.calibration_batches(spec, photos)
+        step(f"preparing {len(photos)} calibration photos and {calibration.AUGMENTATIONS_PER_PHOTO - 1} "
+             f"seeded variants of each (seed {calibration.SEED})")
+        batches = calibration.calibration_batches(spec, photos, per_photo=1)
+        variants = calibration.calibration_batches(spec, photos)
+        head = output_head(float13)
 
-        step(f"calibrating (MinMax, {len(batches)} inputs, 1 thread)")
+        step(f"calibrating (MinMax over {len(batches)} photos, 1 thread)")
         cache = work / "ranges.json"
         calibrate(float13_path, batches, cache, work)
 
-        step("quantizing (QDQ, per-channel int8 weights, uint8 activations)")
+        step(f"quantizing (QDQ, per-channel int8 weights, uint8 activations; fp32 head: {', '.join(head)})")
         first = work / "first.onnx"
-        quantize(float13_path, first, cache)
+        quantize(float13_path, first, cache, head)
 
-        step("measuring conv input means for weight-rounding bias correction")
-        means = bias.conv_input_means(float13, batches)
+        step(f"measuring conv input means over {len(variants)} inputs for weight-rounding bias correction")
+        means = bias.conv_input_means(float13, variants)
         fixed, count = bias.corrected(float13, onnx.load(str(first)), means)
         fixed_path = work / "corrected.onnx"
         onnx.save(fixed, str(fixed_path))
 
         step(f"re-quantizing with {count} corrected conv biases")
         final = work / "final.onnx"
-        quantize(fixed_path, final, cache)
+        quantize(fixed_path, final, cache, head)
         with atomic_writer(dest) as out, open(final, "rb") as f:
             shutil.copyfileobj(f, out, 1 << 20)
     step(f"wrote {dest} ({dest.stat().st_size / 1e6:.2f} MB, sha256 {models.file_digest(dest, 'sha256')})")
