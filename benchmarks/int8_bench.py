@@ -142,12 +142,69 @@ def memory(image: Path, repeats: int) -> list[dict]:
     return rows
 
 
+def markdown(r: dict) -> str:
+    """The tables for docs/BENCHMARKS.md, straight from a result (never typed in by hand)."""
+    m = r["machine"]
+    lines = [f"Run {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; ONNX Runtime "
+             f"{m['onnxruntime']}, rembg {m['rembg']}. Load average {', '.join(f'{v:.1f}' for v in m['loadavg_start'])} "
+             f"at the start, {', '.join(f'{v:.1f}' for v in m['loadavg_end'])} at the end (a shared machine: "
+             "absolute times are noisy, the ratios come from interleaved rounds in one process).",
+             f"Command: `.venv/bin/python {r['command']}`", ""]
+    f = r["files"]
+    lines += ["| file | size | sha256 |", "|---|---:|---|"]
+    lines += [f"| {n} | {v['bytes'] / 1e6:.2f} MB | `{v['sha256'][:16]}…` |" for n, v in f.items()]
+    lines += ["", "**session.run** (the same input tensors; per round, all inputs once per model):", "",
+              "| threads | inputs | rounds | fp32 median | int8 median | fp32 / int8 (medians) | median paired ratio |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for key in ("bare_default_threads", "bare_one_thread"):
+        b = r[key]
+        med = b["median_s"]
+        lines.append(f"| {b['threads']} | {b['inputs']} | {b['rounds']} | {med['u2netp']:.3f} s | "
+                     f"{med['u2netp-int8']:.3f} s | {med['u2netp'] / med['u2netp-int8']:.2f}× | "
+                     f"{1 / b['median_paired_ratio_vs_u2netp']['u2netp-int8']:.2f}× |")
+    e = r["end_to_end"]
+    base = "rembg 2.0.86 (u2netp)"
+    lines += ["", f"**remove() end to end at ≤ 1 MP** ({len(e['photos'])} photos: {', '.join(e['photos'])}; "
+              "bytes in → RGBA image out, ORT defaults; per round, all photos once per implementation):", "",
+              "| implementation | median per round | × rembg (medians) | median paired ratio |", "|---|---:|---:|---:|"]
+    for n, v in e["median_s"].items():
+        lines.append(f"| {n} | {v:.3f} s | {e['ratio_of_medians_vs_' + base][n]:.2f} | "
+                     f"{e['median_paired_ratio_vs_' + base][n]:.2f} |")
+    lines += ["", "**Memory**, each row a fresh process (`run_isolated`: load, then 3 runs on astronaut.png, no "
+              "warm-up); *load + runs* = RSS after the runs − RSS before the session; *retained* = after the runs − "
+              "after the load; *peak* = ru_maxrss − RSS before the session:", "",
+              "| arena | pattern | model | load + runs | retained | peak growth | peak RSS |",
+              "|---|---|---|---:|---:|---:|---:|"]
+    for row in r["memory"]:
+        if not row["ok"]:
+            lines.append(f"| {row['arena']} | {row['pattern']} | {row['model']} | failed: {row['reason']} | | | |")
+            continue
+        lines.append(f"| {'on' if row['arena'] else 'off'} | {'on' if row['pattern'] else 'off'} | {row['model']} | "
+                     f"{row['load_plus_runs_mb']:+.0f} MB | {row['retained_mb']:+.0f} MB | "
+                     f"{row['peak_minus_start_mb']:+.0f} MB | {row['peak_mb']:.0f} MB |")
+    q = r["quality"]
+    lines += ["", "**Quality**, int8 vs fp32 on photos never used for calibration:", "",
+              "| photo | size | IoU at 0.5 | mean \\|Δα\\| | max \\|Δα\\| |", "|---|---|---:|---:|---:|"]
+    for p in q["photos"]:
+        lines.append(f"| {p['name']} | {p['size'][0]}×{p['size'][1]} | {p['iou']:.4f} | {p['mean_abs_delta']:.3f} | "
+                     f"{p['max_abs_delta']} |")
+    lines.append(f"| **mean** | | **{q['mean_iou']:.4f}** | **{q['mean_abs_delta']:.3f}** | |")
+    lines.append(f"\nWorst: {q['worst']} (IoU {q['worst_iou']:.4f}). Gate: "
+                 + ("pass." if not q["failures"] else "FAIL: " + "; ".join(q["failures"])))
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--memory-repeats", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--markdown", metavar="RESULT_JSON", default=None,
+                    help="print the docs tables for a saved result and exit")
     args = ap.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
     for m in MODELS:
         models.fetch(m, lambda msg, *_: print(msg, file=sys.stderr))
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -181,7 +238,7 @@ def main() -> int:
     text = json.dumps(result, indent=1, default=str)
     if args.json:
         Path(args.json).write_text(text + "\n")
-    print(text)
+    print(markdown(json.loads(text)))
     return 0
 
 

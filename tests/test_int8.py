@@ -32,7 +32,7 @@ def fresh_build(model_path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def int8_path(fresh_build) -> Path:
+def int8_path(model_path) -> Path:
     """The store's int8 model (built by `make test`'s model target; built here when missing)."""
     return models.fetch(INT8)
 
@@ -219,3 +219,22 @@ def test_benchmark_page_quality_section(int8_path):
     captions = [c for image in at.get("image") for c in image.captions]
     assert captions == ["fp32 mask", "int8 mask", "|difference| × 4"]
     assert any("Mean IoU" in m.value for m in list(at.success) + list(at.error))
+
+
+@pytest.mark.slow
+def test_benchmark_sweep_with_precision_as_an_axis(int8_path):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "benchmark.py"), default_timeout=300).run()
+    at.slider(key="bench_repeats").set_value(1)
+    at.slider(key="bench_warmups").set_value(0)
+    at.select_slider(key="bench_max_size").set_value(512)
+    at.multiselect(key="bench_precision").set_value(["u2netp", INT8])
+    at.button(key="bench_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert len(table) == 8 and table["ok"].all()
+    labels = list(table[table.columns[0]])
+    assert sum(str(x).startswith("int8 · ") for x in labels) == 4
+    assert sum(str(x).startswith("fp32 · ") for x in labels) == 4
+    assert any("Mask agreement, int8 vs fp32" in c.value for c in at.caption)
