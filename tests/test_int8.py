@@ -15,7 +15,7 @@ from PIL import Image
 from rembg_core import SessionConfig, models, remove, session
 from rembg_core.errors import ModelChecksumError
 from rembg_core.quantize import bias, build, calibration, quality
-from tests.conftest import FIXTURES, ROOT, png_bytes
+from tests.conftest import FIXTURES, ROOT
 
 pytestmark = pytest.mark.model
 INT8 = "u2netp-int8"

@@ -13,8 +13,8 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import onnx
 from onnx import version_converter
@@ -55,7 +55,7 @@ def output_head(model: onnx.ModelProto) -> list[str]:
     """The nodes that make the mask output from the last feature map: its Sigmoid and the 1×1 conv
     before it. Quantized, they would round the mask to 8 bits twice (logit, then probability)."""
     producers = {out: n for n in model.graph.node for out in n.output}
-    head = []
+    head: list[str] = []
     node = producers.get(model.graph.output[0].name)
     while node is not None and node.op_type in ("Sigmoid", "Conv") and len(head) < 2:
         head.append(node.name)

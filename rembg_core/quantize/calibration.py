@@ -9,9 +9,9 @@ Textures, scenes and close-ups calibrate; the subject photos a person would cut 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image

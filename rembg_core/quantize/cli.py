@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from PIL import Image
 
 from .. import models
 from ..errors import ImageLoadError, ModelError
@@ -27,6 +30,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _constant(image: Image.Image) -> Callable[[], Image.Image]:
+    return lambda: image
+
+
 def run(args: argparse.Namespace) -> int:
     from ..cli import ensure_model  # the shared fetch-with-progress; imported late (cli imports us)
 
@@ -44,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         except (ImageLoadError, OSError) as exc:
             print(f"error: {path}: {exc}", file=sys.stderr)
             continue
-        photos.append((path.name, lambda rgb=rgb: rgb))
+        photos.append((path.name, _constant(rgb)))
 
     def progress(done: int, total: int, name: str) -> None:
         if name:

@@ -6,9 +6,8 @@ own size after the same post-processing `remove()` applies. Photos are held out 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
