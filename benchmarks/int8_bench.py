@@ -6,7 +6,7 @@
    every round) so machine load hits both alike; paired medians, on ORT's default threads and on 1.
 2. remove() end to end at ≤ 1 MP: rembg_core with int8 (and fp32) vs rembg.remove with its own
    u2netp session (the same fp32 file), interleaved the same way; bytes in → RGBA image out.
-3. Memory in fresh processes (rembg_core.bench.run_isolated): arena on/off × mem pattern on/off
+3. Memory in fresh processes (rembg_core.measure.runner.run_isolated): arena on/off × mem pattern on/off
    for each model; retained = after the runs − after the load, peak = the child's ru_maxrss.
 4. File sizes, and the quality table (held-out photos plus rembg's fixtures when present).
 """
@@ -26,12 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rembg_core import models  # noqa: E402
-from rembg_core.bench import BenchConfig, run_isolated  # noqa: E402
-from rembg_core.memory import MB  # noqa: E402
-from rembg_core.quantize import quality  # noqa: E402
+from rembg_core import models, samples
+from rembg_core.measure.configs import ProbeConfig
+from rembg_core.measure.runner import run_isolated
+from rembg_core.measure.sampling import MB
+from rembg_core.quantize import quality
+from rembg_core.session import SessionConfig
 
-PEER = Path(os.environ.get("REMBG_LAB_PEER_SUITE", ROOT.parent / "shared" / "peer-suite"))
+PEER = samples.peer_suite() or ROOT.parent / "shared" / "peer-suite"  # absent: no fixtures added
 MODELS = ("u2netp", "u2netp-int8")
 
 
@@ -80,7 +82,7 @@ def bare_runs(photos, rounds: int, threads: int) -> dict:
     from PIL import Image
 
     from rembg_core.pipeline import preprocess
-    from rembg_core.session import SessionConfig, load_session
+    from rembg_core.session import load_session
 
     sessions = {m: load_session(SessionConfig(model=m, intra_op_num_threads=threads)) for m in MODELS}
     spec = sessions["u2netp"].spec
@@ -100,7 +102,7 @@ def end_to_end(photos, rounds: int, home: Path) -> dict:
     from PIL import Image
 
     from rembg_core.pipeline import remove
-    from rembg_core.session import SessionConfig, load_session
+    from rembg_core.session import load_session
 
     os.environ["U2NET_HOME"] = str(home)
     os.environ.pop("OMP_NUM_THREADS", None)
@@ -131,8 +133,8 @@ def memory(image: Path, repeats: int) -> list[dict]:
     for arena in (True, False):
         for pattern in (True, False):
             for m in MODELS:  # the two models back to back for each flag pair
-                r = run_isolated(BenchConfig(model=m, enable_cpu_mem_arena=arena, enable_mem_pattern=pattern),
-                                 image, repeats=repeats, warmups=0)
+                config = ProbeConfig(SessionConfig(model=m, enable_cpu_mem_arena=arena, enable_mem_pattern=pattern))
+                r = run_isolated(config, image, repeats=repeats, warmups=0)
                 rows.append({"model": m, "arena": arena, "pattern": pattern, "ok": r.ok, "reason": r.reason,
                              "load_plus_runs_mb": (r.after - r.start_rss) / MB if r.ok else None,
                              "retained_mb": r.retained / MB if r.ok else None,

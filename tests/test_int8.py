@@ -15,7 +15,9 @@ from PIL import Image
 from rembg_core import SessionConfig, models, remove, session
 from rembg_core.errors import ModelChecksumError
 from rembg_core.quantize import bias, build, calibration, quality
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import PEER_SUITE, ROOT
+
+FIXTURES = sorted((PEER_SUITE / "fixtures").glob("*.jpg")) if PEER_SUITE else []
 
 pytestmark = pytest.mark.model
 INT8 = "u2netp-int8"
@@ -88,7 +90,7 @@ def test_bias_correction_absorbs_the_mean_rounding_error(model_path, fresh_build
 
 
 def test_a_damaged_int8_file_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setenv("REMBG_CORE_MODELS", str(tmp_path))
+    monkeypatch.setenv("REMBG_LAB_MODELS", str(tmp_path))
     (tmp_path / "u2netp-int8.onnx").write_bytes(b"<html>not a model</html>")
     assert not models.is_available(INT8)
     with pytest.raises(ModelChecksumError, match="web page"):
@@ -108,7 +110,7 @@ def fresh_store(fresh_build, model_path, monkeypatch):
     store = fresh_build.parent
     if not (store / "u2netp.onnx").exists():
         (store / "u2netp.onnx").symlink_to(model_path)
-    monkeypatch.setenv("REMBG_CORE_MODELS", str(store))
+    monkeypatch.setenv("REMBG_LAB_MODELS", str(store))
     session.clear()
     yield store
     session.clear()
@@ -226,6 +228,7 @@ def test_benchmark_sweep_with_precision_as_an_axis(int8_path):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "pages" / "benchmark.py"), default_timeout=300).run()
+    at.slider(key="bench_rounds").set_value(1)
     at.slider(key="bench_repeats").set_value(1)
     at.slider(key="bench_warmups").set_value(0)
     at.select_slider(key="bench_max_size").set_value(512)
@@ -234,7 +237,7 @@ def test_benchmark_sweep_with_precision_as_an_axis(int8_path):
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     assert len(table) == 8 and table["ok"].all()
-    labels = list(table[table.columns[0]])
+    labels = list(table["config"])
     assert sum(str(x).startswith("int8 · ") for x in labels) == 4
     assert sum(str(x).startswith("fp32 · ") for x in labels) == 4
     assert any("Mask agreement, int8 vs fp32" in c.value for c in at.caption)

@@ -1,4 +1,4 @@
-"""`python -m rembg_core quality`: int8 against fp32 masks on held-out photos, with the gate's verdict."""
+"""`quality [--json OUT]`: the int8 model's masks against fp32's on photos never used for calibration."""
 
 from __future__ import annotations
 
@@ -11,23 +11,21 @@ from pathlib import Path
 from PIL import Image
 
 from .. import models
-from ..errors import ImageLoadError, ModelError
+from ..errors import ImageLoadError
 from ..imageio import load_image
-from . import quality
+from ..quantize import quality
+from .common import ExitCode, error, model_ready, non_negative_int
 
-EXIT_OK, EXIT_FAILED, EXIT_GATE = 0, 1, 4
 
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("quality", help="int8 vs fp32 mask agreement on photos never used for calibration")
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("quality", help="int8 vs fp32 mask agreement on photos never used for calibration")
     p.add_argument("--reference", default="u2netp", choices=sorted(models.REGISTRY))
     p.add_argument("--candidate", default="u2netp-int8", choices=sorted(models.REGISTRY))
     p.add_argument("--image", action="append", default=[], metavar="PATH",
                    help="also compare on this photo (repeatable; never one used for calibration)")
-    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = one per core)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="intra-op threads (0 = one per core)")
     p.add_argument("--json", metavar="OUT", default=None, help="write the report as JSON")
     p.set_defaults(func=run)
-    return p
 
 
 def _constant(image: Image.Image) -> Callable[[], Image.Image]:
@@ -35,23 +33,17 @@ def _constant(image: Image.Image) -> Callable[[], Image.Image]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import ensure_model  # the shared fetch-with-progress; imported late (cli imports us)
-
-    try:
-        for name in (args.reference, args.candidate):
-            ensure_model(name)
-    except ModelError as exc:
-        print(f"error: {args.candidate}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    if not (model_ready(args.reference) and model_ready(args.candidate)):
+        return ExitCode.UNAVAILABLE
     photos = quality.default_photos()
+    refused = 0
     for item in args.image:
         path = Path(item)
         try:
-            rgb = load_image(path).rgb
+            photos.append((path.name, _constant(load_image(path).rgb)))
         except (ImageLoadError, OSError) as exc:
-            print(f"error: {path}: {exc}", file=sys.stderr)
-            continue
-        photos.append((path.name, _constant(rgb)))
+            error(path, exc)
+            refused += 1
 
     def progress(done: int, total: int, name: str) -> None:
         if name:
@@ -63,5 +55,11 @@ def run(args: argparse.Namespace) -> int:
     failures = report.failures()
     print("gate: " + ("pass" if not failures else "FAIL: " + "; ".join(failures)))
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-    return EXIT_OK if not failures else EXIT_GATE
+        try:
+            Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            error(args.json, f"cannot write: {exc.strerror or exc}")
+            return ExitCode.UNAVAILABLE
+    if failures:
+        return ExitCode.BELOW_GATE
+    return ExitCode.REFUSED if refused else ExitCode.OK
