@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -114,13 +115,24 @@ def measure(photos: Sequence[tuple[str, Callable[[], Image.Image]]], *, referenc
 
 
 def default_photos() -> list[tuple[str, Callable[[], Image.Image]]]:
-    """The held-out photos plus the two drawn scenes: none of them is ever a calibration input."""
+    """Photos calibration never saw: the held-out bundled photos, the two drawn scenes, and rembg's
+    test fixtures when they are beside the project (samples.peer_suite)."""
     from .. import samples
     from .calibration import held_out_photos
 
     photos: list[tuple[str, Callable[[], Image.Image]]] = [(p.name, p.load) for p in held_out_photos()]
     photos += [("apple (drawn)", samples.apple_scene), ("robot (drawn)", samples.robot_scene)]
+    peer = samples.peer_suite()
+    if peer is not None:
+        photos += [(path.name, _file_loader(path)) for path in sorted((peer / "fixtures").glob("*.jpg"))]
     return photos
+
+
+def _file_loader(path: Path) -> Callable[[], Image.Image]:
+    def load() -> Image.Image:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    return load
 
 
 def side_by_side(rgb: Image.Image, *, reference: str = "u2netp", candidate: str = "u2netp-int8",
