@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import onnx
+import onnxruntime as ort
 from onnx import version_converter
 from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
@@ -43,7 +44,7 @@ def calibrate(model_path: Path, batches: list, cache: Path, workdir: Path) -> No
     calibrator = create_calibrator(model_path, augmented_model_path=str(workdir / "augmented.onnx"),
                                    calibrate_method=CalibrationMethod.MinMax)
     # the library's session uses every core; one thread keeps the float reductions reproducible
-    calibrator.infer_session = bias.ort.InferenceSession(
+    calibrator.infer_session = ort.InferenceSession(
         calibrator.augmented_model_path, sess_options=bias.single_thread_options(),
         providers=["CPUExecutionProvider"])
     input_name = calibrator.infer_session.get_inputs()[0].name
