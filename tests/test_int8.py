@@ -19,7 +19,6 @@ from tests.conftest import PEER_SUITE, ROOT
 
 FIXTURES = sorted((PEER_SUITE / "fixtures").glob("*.jpg")) if PEER_SUITE else []
 
-pytestmark = pytest.mark.model
 INT8 = "u2netp-int8"
 
 
