@@ -367,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_probe)
 
     add_watermark_parser(sub)  # issue 6; the handler is above
+    from .server import serve_cmd
+    from .load import load_cmd
+
+    serve_cmd.add_parser(sub)
+    load_cmd.add_parser(sub)
     return parser
 
 
