@@ -133,7 +133,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
               responses={200: {"content": {"image/png": {}, "image/webp": {}}}})
     async def remove_image(request: Request):
         rt: Runtime = request.app.state.runtime
-        if not rt.ready:
+        if rt.reason is not None and not await asyncio.to_thread(lambda: rt.ready):  # re-check off the loop
             return error(503, f"model not ready: {rt.reason}", {"Retry-After": str(config.retry_after * 5)})
         try:
             rt.admission.enter()

@@ -18,6 +18,7 @@ from ..idle import IdleReleaser, ReleaseEvent
 from ..imageio import encode
 from ..memory import rss
 from ..pipeline import remove
+from ..session import ModelSession, SessionConfig
 from . import metrics
 from .admission import Admission
 from .config import ServerConfig
@@ -26,11 +27,16 @@ from .options import RemoveOptions
 RECHECK_SECONDS = 5.0  # a worker that is not ready looks at the model again at most this often
 
 
+def load_verified(config: SessionConfig) -> ModelSession:
+    """The shared session, the file verified first; raises ModelError. Never fetches or deletes
+    (session.get_session would remove a damaged file and download another: not a server's call).
+    The verdict is cached by file stamp, so this is cheap when nothing changed."""
+    models.verify(config.model)
+    return sessions.get_session(config)
+
+
 def check_model(config: ServerConfig) -> None:
-    """Verify the file, then load the session; raises ModelError. Never fetches or deletes
-    (session.get_session would remove a damaged file and download another: not a server's call)."""
-    models.verify(config.session.model)
-    sessions.get_session(config.session)
+    load_verified(config.session)
 
 
 def preload(config: ServerConfig) -> str | None:
@@ -49,7 +55,7 @@ class Runtime:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.admission = Admission(config.max_inflight, config.max_queue)
-        self.releaser = IdleReleaser(config.idle_seconds, on_release=self._released)
+        self.releaser = IdleReleaser(config.idle_seconds, get=load_verified, on_release=self._released)
         self.reason: str | None = "starting"
         self._checked_at = 0.0
         self._lock = threading.Lock()
@@ -65,7 +71,6 @@ class Runtime:
         with self._lock:
             self._checked_at = time.monotonic()
             try:
-                models.verify(self.config.session.model)
                 self.releaser.get(self.config.session)
                 self.reason = None
             except ModelError as exc:
