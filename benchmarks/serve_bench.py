@@ -144,6 +144,58 @@ def preload_study(burst: int) -> list[dict]:
     return rows
 
 
+def soak(total: int, clients: int, chunk: int, warmup: int) -> dict:
+    """`total` requests at `clients` after `warmup`, in chunks: worker RSS, fds, threads after each chunk;
+    the server's TMPDIR is private, so any file left behind shows."""
+    import tempfile
+
+    import psutil
+
+    with tempfile.TemporaryDirectory(prefix="serve-soak-") as tmp, \
+            ServerProcess(OURS["ours, 1 worker"], env={"TMPDIR": tmp}) as server:
+        while get_json(server.url + "/readyz")[0] != 200:
+            time.sleep(0.2)
+        worker = psutil.Process(server.workers()[0])
+        spec = lambda n: LoadSpec(server.url + "/api/remove", photos(), clients, n, timeout=600)  # noqa: E731
+        warm = run_load(spec(warmup))
+        files_before = sorted(str(p) for p in Path(tmp).rglob("*"))
+        points, statuses = [], dict(warm.status_counts)
+        for done in range(0, total, chunk):
+            result = run_load(spec(min(chunk, total - done)))
+            for k, v in result.status_counts.items():
+                statuses[k] = statuses.get(k, 0) + v
+            points.append({"requests": done + len(result.samples), "rss_mb": worker.memory_info().rss / MB,
+                           "fds": worker.num_fds(), "threads": worker.num_threads(),
+                           "throughput": result.throughput, "p99": result.p99})
+            print(json.dumps(points[-1]), flush=True)
+        leftover = sorted(set(str(p) for p in Path(tmp).rglob("*")) - set(files_before))
+        first, last = points[0]["rss_mb"], points[-1]["rss_mb"]
+        return {"total": total, "clients": clients, "warmup": warmup, "points": points, "statuses": statuses,
+                "drift": (last - first) / first, "fds": [points[0]["fds"], points[-1]["fds"]],
+                "threads": [points[0]["threads"], points[-1]["threads"]], "new_temp_files": leftover,
+                "worker_replaced": worker.pid not in server.workers()}
+
+
+def report(data: dict) -> str:
+    """The BENCHMARKS.md table: each server's cell beside rembg's at the same client count, with ratios."""
+    cells = data["cells"]
+    ref = {c["clients"]: c for c in cells if c["server"] == "rembg s"}
+    f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+    lines = ["| clients | server | requests | status | ok/s | p50 s | p99 s | tree RSS start / peak / end / +60 s (MB) "
+             "| peak ÷ rembg | ok/s ÷ rembg | p99 ÷ rembg | load avg |", "|" + "---|" * 12]
+    for c in sorted(cells, key=lambda c: (c["clients"], c["server"] != "rembg s", c["server"])):
+        r = ref.get(c["clients"])
+        ratio = lambda k: f(c[k] / r[k]) if r and r.get(k) and c.get(k) is not None else "–"  # noqa: E731
+        status = ", ".join(f"{k}: {v}" for k, v in c["status"].items())
+        if c.get("killed_by_guard_at_mb"):
+            status += f" (killed by the {c['killed_by_guard_at_mb']:.0f} MB guard)"
+        lines.append(f"| {c['clients']} | {c['server']} | {c['requests']} | {status} | {f(c['throughput'])} "
+                     f"| {f(c['p50'], 1)} | {f(c['p99'], 1)} | {c['rss_start_mb']:.0f} / {c['rss_peak_mb']:.0f} / "
+                     f"{c['rss_end_mb']:.0f} / {c['rss_after_mb']:.0f} | {ratio('rss_peak_mb')} | "
+                     f"{ratio('throughput')} | {ratio('p99')} | {c['load_avg'][0]:.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
@@ -152,12 +204,23 @@ def main() -> int:
     ap.add_argument("--guard-gb", type=float, default=12.0, help="kill a server whose tree RSS passes this")
     ap.add_argument("--preload-study", action="store_true")
     ap.add_argument("--burst", type=int, default=16)
+    ap.add_argument("--soak", type=int, default=0, metavar="N", help="N requests at 8 clients after a warm-up")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "serve.json"))
+    ap.add_argument("--report", metavar="JSON", help="print the markdown table of a saved run and exit")
     args = ap.parse_args()
+    if args.report:
+        print(report(json.loads(Path(args.report).read_text())))
+        return 0
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
             "load_avg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
     out = Path(args.json)
+    if args.soak:
+        result = soak(args.soak, 8, max(1, args.soak // 10), 100)
+        meta["load_avg_end"] = os.getloadavg()
+        out.with_name(out.stem + "-soak.json").write_text(json.dumps({"meta": meta, **result}, indent=1))
+        print(json.dumps({k: v for k, v in result.items() if k != "points"}))
+        return 0
     if args.preload_study:
         rows = preload_study(args.burst)
         meta["load_avg_end"] = os.getloadavg()
