@@ -65,11 +65,13 @@ else:
 # --- the load ------------------------------------------------------------------------------
 st.subheader("Load")
 with st.form("sl_load"):
-    c1, c2, c3 = st.columns([1, 1, 3])
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 3])
     clients = c1.number_input("Concurrent clients", 1, 64, 4, key="sl_clients")
-    requests = c2.number_input("Requests", 1, 500, 16, key="sl_requests")
+    until = c2.radio("Stop after", ["requests", "seconds"], key="sl_until")
+    amount = c3.number_input("Requests" if until == "requests" else "Seconds", 1, 600, 16, key="sl_amount",
+                             help="A number of requests in total, or a time limit (at most 600 s).")
     names = list(samples.available())
-    chosen = c3.multiselect("Images (sent round-robin)", names, names[:2], key="sl_images")
+    chosen = c4.multiselect("Images (sent round-robin)", names, names[:2], key="sl_images")
     go_load = st.form_submit_button("Run load", disabled=not engine.running)
 
 if go_load and engine.running:
@@ -78,11 +80,15 @@ if go_load and engine.running:
         st.stop()
     images = tuple((f"{name}.png", common.sample_bytes(name)) for name in chosen)
     since = engine.now()
-    run = engine.run_load(images, int(clients), int(requests))
+    by_count = until == "requests"
+    run = engine.run_load(images, int(clients), int(amount) if by_count else None,
+                          None if by_count else float(amount))
     status, mem_slot, status_slot = st.empty(), st.empty(), st.empty()
     while not run.done:
         snap = run.snapshot()
-        status.caption(f"{len(snap.samples)} of {int(requests)} answered, {snap.throughput:.2f} ok/s so far")
+        goal = f"of {int(amount)} " if by_count else ""
+        status.caption(f"{len(snap.samples)} {goal}answered after {snap.wall_seconds:.0f} s, "
+                       f"{snap.throughput:.2f} ok/s so far")
         mem_slot.plotly_chart(load_charts.tree_memory([s for s in engine.sampler.samples() if s.t >= since]),
                               key=f"sl_live_mem_{len(snap.samples)}_{time.monotonic()}")
         status_slot.plotly_chart(load_charts.status_timeline(snap.samples),

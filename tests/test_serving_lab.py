@@ -46,12 +46,18 @@ def test_start_load_restart_and_stop(model_path):
     try:
         assert len(first) == 2 and all(psutil.pid_exists(p) for p in first)
         at.number_input(key="sl_clients").set_value(2)
-        at.number_input(key="sl_requests").set_value(4)
+        at.number_input(key="sl_amount").set_value(4)
         button(at, "Run load").click().run()
         assert not at.exception, [e.value for e in at.exception]
         rows = at.dataframe[0].value
         assert len(rows) == 1 and rows.iloc[0]["requests"] == 4 and rows.iloc[0]["peak tree PSS MB"] > 0
         assert set(rows.iloc[0]["status"].replace(",", " ").split()) <= {"200:", "503:", "1", "2", "3", "4"}
+        at.radio(key="sl_until").set_value("seconds").run()
+        at.number_input(key="sl_amount").set_value(2)
+        button(at, "Run load").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        rows = at.dataframe[0].value
+        assert len(rows) == 2 and rows.iloc[1]["requests"] >= 1
         # starting another stops the first
         button(at, "Start server").click().run()
         second = server_pids(at)

@@ -45,7 +45,7 @@ def test_serving_lab_load_and_no_orphans_after_streamlit_exits(browser, artifact
             pids += [int(p) for p in re.search(r"workers ([\d, ]+)", text).group(1).replace(",", " ").split()]
             assert len(alive(pids)) == 2
             page.get_by_label("Concurrent clients").fill("2")
-            page.get_by_label("Requests").fill("6")
+            page.get_by_label("Requests", exact=True).fill("6")
             page.get_by_role("button", name="Run load").click()
             page.wait_for_selector("text=Run #1: 2 clients, 6 requests", timeout=180_000)
             settle(page)

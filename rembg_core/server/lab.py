@@ -116,10 +116,12 @@ class ServingLab:
     def ready(self) -> dict:
         return get_json(self.server.url + "/readyz")[1] if self.running else {}
 
-    def run_load(self, images: tuple[tuple[str, bytes], ...], concurrency: int, requests: int) -> LoadRun:
+    def run_load(self, images: tuple[tuple[str, bytes], ...], concurrency: int, requests: int | None,
+                 duration: float | None = None) -> LoadRun:
+        """A bounded load: `requests` in total, or as many as fit in `duration` seconds."""
         if not self.running:
             raise RuntimeError("start a server first")
-        spec = LoadSpec(self.server.url + "/api/remove", images, concurrency, requests, timeout=300)
+        spec = LoadSpec(self.server.url + "/api/remove", images, concurrency, requests, duration, timeout=300)
         self.load = LoadRun(spec).start()
         return self.load
 
@@ -153,8 +155,9 @@ def preload_verdict(records: list[LabRecord]) -> str | None:
     MB = 1024 * 1024
     saved = off.peak_pss() - on.peak_pss()
     text = (f"Peak tree PSS with preload {on.peak_pss() / MB:.0f} MB (run #{on.number}) vs without "
-            f"{off.peak_pss() / MB:.0f} MB (run #{off.number}): preload saved {saved / MB:.0f} MB "
-            f"({saved / off.peak_pss():.0%}), {on.server.workers} workers.")
+            f"{off.peak_pss() / MB:.0f} MB (run #{off.number}): preload "
+            f"{'saved' if saved >= 0 else 'cost'} {abs(saved) / MB:.0f} MB ({abs(saved) / off.peak_pss():.0%}) "
+            f"with {on.server.workers} workers. Memory doubling would mean about twice the PSS without it.")
     if not same:
         text += " The two runs differ in workers, flags or load: compare like with like."
     return text
