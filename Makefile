@@ -6,7 +6,7 @@ MODEL  := models/u2netp.onnx
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: run serve test install install-dev model chromium bench clean
+.PHONY: run serve test test-fast lint install install-dev model chromium bench clean
 
 run: install model
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
@@ -19,6 +19,14 @@ serve: install model
 
 test: install-dev model chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick loop: no model, no browser, nothing slow.
+test-fast: install-dev
+	$(PY) -m pytest -q -m "not model and not browser and not slow" $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

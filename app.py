@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import streamlit as st
 
 from pages import common
-from rembg_core import memory, models
+from rembg_core import models
 from rembg_core.errors import ModelError
-
+from rembg_core.measure import sampling
 
 st.set_page_config(page_title="Rembg Lab", page_icon=":material/content_cut:", layout="wide",
                    initial_sidebar_state="expanded")
@@ -52,7 +51,7 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
 def memory_footer() -> None:
     # A fragment that redraws itself: a page's st.stop() would cut off anything drawn after it,
     # and a figure drawn once before the page ran would be stale by one run.
-    st.caption(f"Server RSS now: **{common.mb(memory.rss())}** (the whole Streamlit process, all users)")
+    st.caption(f"Server RSS now: **{common.mb(sampling.rss())}** (the whole Streamlit process, all users)")
     common.release_control("sidebar_release")
 
 

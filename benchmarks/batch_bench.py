@@ -38,7 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PEER = Path(os.environ.get("REMBG_LAB_PEER_SUITE", ROOT.parent / "shared" / "peer-suite"))
+from rembg_core import samples  # noqa: E402
+
+PEER = samples.peer_suite() or Path(os.environ.get(samples.PEER_SUITE_ENV) or "../shared/peer-suite")
 MODES = ("bare", "serial", "pipelined", "rembg", "cache")
 
 
@@ -99,7 +101,8 @@ def paired(folder: Path, config, rounds: int) -> dict:
     import statistics
     import zipfile as zf_mod
 
-    from rembg import new_session, remove as rembg_remove
+    from rembg import new_session
+    from rembg import remove as rembg_remove
 
     from rembg_core.batch import collect, run_batch, zip_writer
     from rembg_core.imageio import load_image
@@ -160,7 +163,7 @@ def paired(folder: Path, config, rounds: int) -> dict:
 
 def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
     from rembg_core import SessionConfig
-    from rembg_core.memory import rss
+    from rembg_core.measure.sampling import rss
 
     files = sorted(folder.glob("*.jpg"))
     spin = not config_flags.pop("no_spin", False)
@@ -210,7 +213,7 @@ def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
             rec["rss_items"] = rss_items
         else:
             from rembg_core.batch import collect, run_batch, zip_writer
-            from rembg_core.cache import ResultCache
+            from rembg_core.batch.cache import ResultCache
 
             items = collect([str(folder)])
             passes = 2 if mode == "cache" else 1
@@ -257,7 +260,7 @@ def median_record(runs: list[dict]) -> dict:
 
 
 def table(records: list[dict], n: int) -> str:
-    from rembg_core.batch import rss_drift
+    from rembg_core.measure.analysis import rss_drift
 
     MB = 1024 * 1024
     bare = next((r for r in records if r["mode"] == "bare"), None)

@@ -9,7 +9,6 @@ the child reports RSS after one warm-up per thread count, its peak (VmHWM) and t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -21,7 +20,7 @@ CHILD = r"""
 import io, json, sys, threading, time
 from PIL import Image, ImageDraw
 from rembg_core import SessionConfig, remove
-from rembg_core.memory import rss, MB
+from rembg_core.measure.sampling import rss, MB
 from rembg_core.session import run_slots
 n = int(sys.argv[1])
 im = Image.new("RGB", (1200, 900), (230, 230, 230)); ImageDraw.Draw(im).ellipse((300, 200, 900, 700), fill=(200, 30, 30))

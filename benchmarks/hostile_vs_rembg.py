@@ -110,7 +110,9 @@ def main() -> int:
             rows.append((case, len(data), expected, ours, theirs))
     crashes = sum(1 for *_, t in rows if t.get("traceback"))
     ours_crashes = sum(1 for *_, o, _ in rows if o.get("traceback"))
-    import onnxruntime, PIL, rembg  # noqa: E401 — versions for the record
+    import onnxruntime  # noqa: E401 — versions for the record
+    import PIL
+    import rembg
 
     lines = [
         "# Hostile inputs: Rembg Lab vs rembg 2.0.86",
@@ -128,7 +130,7 @@ def main() -> int:
         "| case | bytes | what it is | Rembg Lab | rembg 2.0.86 |",
         "|---|---:|---|---|---|",
     ]
-    for case, size, expected, ours, theirs in rows:
+    for case, size, _expected, ours, theirs in rows:
         lines.append(f"| {case.name} (`{case.filename}`) | {size} | {case.why} | {cell(ours)} | {cell(theirs)} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")

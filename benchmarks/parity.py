@@ -14,10 +14,10 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from rembg_core import models, remove
+from rembg_core import models, remove, samples
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER = ROOT.parent / "shared" / "peer-suite"
+PEER = samples.peer_suite() or Path(os.environ.get(samples.PEER_SUITE_ENV) or "../shared/peer-suite")
 
 
 def edge_error(cutout: np.ndarray, source: np.ndarray) -> float:
@@ -29,7 +29,8 @@ def edge_error(cutout: np.ndarray, source: np.ndarray) -> float:
 def main() -> None:
     fixtures = Path(sys.argv[1]) if len(sys.argv) > 1 else PEER / "fixtures"
     os.environ["U2NET_HOME"] = str(models.fetch("u2netp").parent)  # rembg loads the very same file
-    from rembg import new_session, remove as rembg_remove
+    from rembg import new_session
+    from rembg import remove as rembg_remove
 
     session = new_session("u2netp")
     print("| fixture | size | mean abs Δα | max abs Δα | edge colour error, rembg_core | edge colour error, rembg |")

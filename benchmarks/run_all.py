@@ -26,12 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rembg_core.memory import MB  # noqa: E402
+from rembg_core import samples  # noqa: E402
+from rembg_core.measure.sampling import MB  # noqa: E402
 
 WORKER = ROOT / "benchmarks" / "worker.py"
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- results:begin (written by benchmarks/run_all.py) -->", "<!-- results:end -->"
-PEER = Path(os.environ.get("REMBG_LAB_PEER_SUITE", ROOT.parent / "shared" / "peer-suite"))
+PEER = samples.peer_suite() or Path(os.environ.get(samples.PEER_SUITE_ENV) or "../shared/peer-suite")
 CAP = 1600
 UPSCALE_SOURCE = "anime-girl-1.jpg"
 
@@ -44,8 +45,9 @@ def machine() -> dict:
     import PIL
 
     try:
-        import rembg  # noqa: F401
         from importlib.metadata import version
+
+        import rembg  # noqa: F401
         rembg_version = version("rembg")
     except Exception:
         rembg_version = "not installed"
@@ -185,7 +187,7 @@ def targets(cases: list[dict]) -> list[dict]:
 # --- the other two parts ------------------------------------------------------------
 
 def sweep_part(image: str, repeats: int) -> dict:
-    from rembg_core.bench import sweep
+    from rembg_core.measure.sweep import sweep
 
     def progress(done, total, r):
         print(f"[sweep {done}/{total}] {r.config.name}: "
@@ -195,9 +197,10 @@ def sweep_part(image: str, repeats: int) -> dict:
 
 
 def idle_part(image: str) -> dict:
-    from rembg_core.bench import BenchConfig, run_idle_probe
+    from rembg_core import SessionConfig
+    from rembg_core.measure.runner import run_idle_probe
 
-    r = run_idle_probe(BenchConfig(), image, idle_after=2.0, burst=8)
+    r = run_idle_probe(SessionConfig(), image, idle_after=2.0, burst=8)
     print(f"[idle] burst {r.burst_latency or 0:.3f} s, busy {r.busy_rss / MB:.0f} MB, idle {r.idle_rss / MB:.0f} MB"
           if r.ok else f"[idle] failed: {r.reason}", flush=True)
     return r.to_dict()

@@ -25,13 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rembg_core import models  # noqa: E402
+from rembg_core import models, samples  # noqa: E402
 from rembg_core.load import LoadSpec, run_load  # noqa: E402
 from rembg_core.load.tree import TreeSampler, measure  # noqa: E402
 from rembg_core.server.process import ServerProcess, free_port, get_json  # noqa: E402
 
 MB = 1024 * 1024
-PEER = Path(os.environ.get("REMBG_LAB_PEER_SUITE", ROOT.parent / "shared" / "peer-suite")) / "fixtures"
 IDLE = 20  # --idle-seconds for our servers: "back to post-start" is checked at IDLE + 5 s after the load
 OURS = {
     "ours, 1 worker": ["--workers", "1", "--max-inflight", "1", "--max-queue", "16", "--idle-seconds", str(IDLE)],
@@ -43,7 +42,7 @@ OURS = {
 class RembgServer(ServerProcess):
     """`rembg s --no-ui` with its defaults, on the same model file."""
 
-    def start(self, wait: str | None = "/api", timeout: float = 90.0) -> "RembgServer":
+    def start(self, wait: str | None = "/api", timeout: float = 90.0) -> RembgServer:
         import tempfile
 
         self.log = tempfile.TemporaryFile()
@@ -60,9 +59,10 @@ class RembgServer(ServerProcess):
 
 
 def photos() -> tuple[tuple[str, bytes], ...]:
-    files = sorted(PEER.glob("*.jpg"))
+    peer = samples.peer_suite()
+    files = sorted((peer / "fixtures").glob("*.jpg")) if peer else []
     if not files:
-        sys.exit(f"peer-suite photos not found in {PEER}")
+        sys.exit("rembg's peer-suite photos not found (set REMBG_LAB_PEER_SUITE)")
     return tuple((f.name, f.read_bytes()) for f in files)
 
 
@@ -185,7 +185,9 @@ def report(data: dict) -> str:
              "| peak ÷ rembg | ok/s ÷ rembg | p99 ÷ rembg | load avg |", "|" + "---|" * 12]
     for c in sorted(cells, key=lambda c: (c["clients"], c["server"] != "rembg s", c["server"])):
         r = ref.get(c["clients"])
-        ratio = lambda k: f(c[k] / r[k]) if r and r.get(k) and c.get(k) is not None else "–"  # noqa: E731
+
+        def ratio(k: str, c: dict = c, r: dict | None = r) -> str:
+            return f(c[k] / r[k]) if r and r.get(k) and c.get(k) is not None else "–"
         status = ", ".join(f"{k}: {v}" for k, v in c["status"].items())
         if c.get("killed_by_guard_at_mb"):
             status += f" (killed by the {c['killed_by_guard_at_mb']:.0f} MB guard)"

@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from rembg_core import SessionConfig, encode, remove  # noqa: E402
 from rembg_core.atomic import atomic_write_bytes  # noqa: E402
-from rembg_core.cli import add_session_flags, session_config  # noqa: E402
-from rembg_core.memory import MB, rss, trim  # noqa: E402
+from rembg_core.cli.common import add_session_flags, session_config  # noqa: E402
+from rembg_core.measure.sampling import MB, rss, trim  # noqa: E402
 
 RECOMMENDED = SessionConfig(enable_cpu_mem_arena=False, enable_mem_pattern=False)
 SIZES = [(320, 240), (1024, 768), (640, 960), (2000, 1500), (96, 96), (3000, 2000), (1600, 1200), (480, 2400),

@@ -31,7 +31,7 @@ def main() -> int:
     from PIL import Image
 
     from rembg_core import models
-    from rembg_core.memory import RssSampler, rss
+    from rembg_core.measure.sampling import RssSampler, rss
     from rembg_core.session import SessionConfig, load_session
 
     config = SessionConfig()  # arena on, mem pattern on, threads auto: ORT's defaults, as rembg's

@@ -7,7 +7,6 @@ import functools
 import io
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +15,19 @@ from PIL import Image
 
 from pages import common
 from rembg_core import charts, limits, preview, samples
-from rembg_core.batch import (BatchLimitError, BatchLimits, ItemResult, RemoveOptions, collect, rss_drift,
-                              run_batch, zip_writer)
-from rembg_core.cache import ResultCache
+from rembg_core.batch import (
+    BatchLimitError,
+    BatchLimits,
+    ItemResult,
+    RemoveOptions,
+    collect,
+    fresh_zip_path,
+    run_batch,
+    zip_writer,
+)
+from rembg_core.batch.cache import ResultCache
 from rembg_core.errors import ModelError
+from rembg_core.measure.analysis import rss_drift
 
 LIMITS = BatchLimits(max_items=limits.LIMITS.max_ui_batch_items)
 THUMB_SIDE = 160  # px
@@ -64,23 +72,16 @@ def thumbnail(data: bytes) -> bytes:
 
 
 def row(r: ItemResult) -> dict:
-    status = "error" if not r.ok else "cache hit" if r.cached else "ok"
-    return {"#": r.index + 1, "file": r.name, "status": status, "reason": r.error or "",
+    return {"#": r.index + 1, "file": r.name, "status": r.status, "reason": r.error or "",
             "output": r.output_name or "", "size": f"{r.size[0]}×{r.size[1]}" if r.size else "",
-            "time (ms)": round(r.seconds * 1000), "RSS (MB)": round(r.rss / common.memory.MB, 1)}
+            "time (ms)": round(r.seconds * 1000), "RSS (MB)": round(r.rss / common.sampling.MB, 1)}
 
 
 def new_zip_path() -> Path:
-    OUT_DIR.mkdir(exist_ok=True)
-    now = time.time()
-    for old in OUT_DIR.glob("*.zip"):
-        with contextlib.suppress(OSError):
-            if now - old.stat().st_mtime > STALE_SECONDS:
-                old.unlink()
     previous: BatchRun | None = st.session_state.get("batch_last")
     if previous is not None:
         previous.zip_path.unlink(missing_ok=True)  # one result zip per browser session
-    return OUT_DIR / f"{uuid.uuid4().hex}.zip"
+    return fresh_zip_path(OUT_DIR, STALE_SECONDS)
 
 
 def inputs(source: str) -> list[tuple]:
@@ -150,7 +151,7 @@ def run(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, us
     if cache is not None:
         s = cache.stats
         cache_line = (f"Result cache: {s.hits - hits0} hits in this batch; {len(cache)} entries, "
-                      f"{cache.size_bytes() / common.memory.MB:.0f} MB of {CACHE_BYTES // common.memory.MB} MB")
+                      f"{cache.size_bytes() / common.sampling.MB:.0f} MB of {CACHE_BYTES // common.sampling.MB} MB")
     return BatchRun(rows, thumbs, rss, statuses, zip_path, time.perf_counter() - t0, settings.config.label(),
                     cache_line)
 
@@ -197,7 +198,7 @@ def show(b: BatchRun) -> None:
 common.require_app_frame()
 st.title("Batch")
 st.caption("Many images or a zip in, one zip out. Images are decoded, cut out and encoded a few at a time, "
-           f"so memory stays flat however long the batch.")
+           "so memory stays flat however long the batch.")
 settings = common.settings()
 source = st.radio("Images from", ["Upload", "Sample set"], horizontal=True, key="batch_source")
 if source == "Upload":

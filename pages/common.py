@@ -11,21 +11,22 @@ import functools
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pandas  # noqa: F401 — see below
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 from PIL import Image
+from streamlit.runtime.pages_manager import PagesManager
 
-from rembg_core import memory, models, samples, session
-from rembg_core.idle import IdleReleaser
+from rembg_core import models, samples, session
 from rembg_core.errors import ImageLoadError, ModelChecksumError, ModelError
+from rembg_core.idle import IdleReleaser
 from rembg_core.imageio import encode
+from rembg_core.measure import sampling
 from rembg_core.session import ModelSession, SessionConfig
 
 # pandas and plotly are imported here, once, when the first session loads this module. Streamlit and
@@ -121,13 +122,13 @@ def cached_session(config: SessionConfig) -> ModelSession:
 def _release_one(config: SessionConfig) -> bool:
     """Drop one config's session from Streamlit's cache (the idle policy's release hook)."""
     _cached_session.clear(config)
-    memory.trim()
+    sampling.trim()
     return True
 
 
 @st.cache_resource
 def idle_policy() -> IdleReleaser:
-    """One policy for the whole server: sessions idle for IDLE_SECONDS are released (issue 3's IdleReleaser)."""
+    """One policy for the whole server: sessions idle for IDLE_SECONDS are released (rembg_core.idle.IdleReleaser)."""
     return IdleReleaser(IDLE_SECONDS, get=_cached_session, release=_release_one)
 
 
@@ -138,13 +139,13 @@ def lease(config: SessionConfig) -> Iterator[ModelSession]:
         yield held
 
 
-def release_sessions() -> memory.TrimReport:
+def release_sessions() -> sampling.TrimReport:
     """Drop every cached session, then gc + malloc_trim; returns RSS before/after."""
-    before = memory.rss()
+    before = sampling.rss()
     _cached_session.clear()
     session.clear()
-    report = memory.trim()
-    return memory.TrimReport(before, report.rss_after, report.collected, report.malloc_trim)
+    report = sampling.trim()
+    return sampling.TrimReport(before, report.rss_after, report.collected, report.malloc_trim)
 
 
 def release_control(key: str) -> None:
@@ -156,8 +157,8 @@ def release_control(key: str) -> None:
     report = st.session_state.get(f"{key}_report")
     if report is not None:
         st.caption(
-            f"RSS {report.rss_before / memory.MB:.0f} MB → {report.rss_after / memory.MB:.0f} MB "
-            f"(freed {report.freed / memory.MB:.0f} MB)"
+            f"RSS {report.rss_before / sampling.MB:.0f} MB → {report.rss_after / sampling.MB:.0f} MB "
+            f"(freed {report.freed / sampling.MB:.0f} MB)"
         )
 
 
@@ -240,4 +241,4 @@ def as_file(picked: Picked) -> Path:
 
 
 def mb(value: float) -> str:
-    return f"{value / memory.MB:.0f} MB"
+    return f"{value / sampling.MB:.0f} MB"

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 import streamlit as st
 
 from pages import common
-from rembg_core import bench, charts, memory
+from rembg_core import charts
 from rembg_core.errors import ImageLoadError, ModelError
-from rembg_core.memory import MB, MemoryTrace, RssSampler
+from rembg_core.measure import sampling
+from rembg_core.measure.records import SPREAD_WARN
+from rembg_core.measure.runner import run_isolated as run_in_child
+from rembg_core.measure.sampling import MB, MemoryTrace, RssSampler, release_ratio
 from rembg_core.pipeline import remove
 from rembg_core.session import SessionConfig
 
@@ -38,7 +41,7 @@ class LabRun:
 
     @property
     def label(self) -> str:
-        return f"#{self.number} {self.mode}: {self.config.label().split(': ', 1)[-1]}"
+        return f"#{self.number} {self.mode}: {self.config.flags_label}"
 
     @property
     def latency(self) -> float | None:
@@ -50,12 +53,12 @@ class LabRun:
 
     @property
     def release_ratio(self) -> float | None:
-        return None if self.peak <= self.before else (self.peak - self.after) / (self.peak - self.before)
+        return release_ratio(self.before, self.peak, self.after)
 
     def row(self) -> dict:
         c = self.config
         return {
-            "run": self.number, "where": self.mode, "flags": c.label().split(": ", 1)[-1],
+            "run": self.number, "where": self.mode, "flags": c.flags_label,
             "max_size": self.max_size or "no cap",
             "median s": round(self.latency, 3) if self.latency is not None else None,
             "peak MB": round(self.peak / MB), "retained MB": round(self.retained / MB),
@@ -130,7 +133,7 @@ def run_in_process(picked: common.Picked, config: SessionConfig, max_size: int |
             points: list[tuple[float, int]] = []
             t_start = time.perf_counter()
             while worker.is_alive():
-                points.append((time.perf_counter() - t_start, memory.rss()))
+                points.append((time.perf_counter() - t_start, sampling.rss()))
                 done = len(outcome["latencies"])
                 status.progress(done / repeats, text=f"Image {min(done + 1, repeats)} of {repeats} · RSS now "
                                 f"{points[-1][1] / MB:.0f} MB · peak so far {sampler.current_peak() / MB:.0f} MB")
@@ -148,12 +151,11 @@ def run_in_process(picked: common.Picked, config: SessionConfig, max_size: int |
 
 def run_isolated(picked: common.Picked, config: SessionConfig, max_size: int | None, repeats: int) -> LabRun:
     with st.spinner("Measuring in a fresh Python process (start-up, model load, two warm-ups, then the repeats)…"):
-        record = bench.run_isolated(bench.BenchConfig.from_session_config(config), common.as_file(picked),
-                                    max_size=max_size, repeats=repeats, warmups=2)
+        record = run_in_child(config, common.as_file(picked), max_size=max_size, repeats=repeats, warmups=2)
     if not record.ok:
         raise RuntimeError(f"the isolated run failed: {record.reason}")
     note = ""
-    if record.spread is not None and record.spread >= bench.SPREAD_WARN:
+    if record.spread is not None and record.spread >= SPREAD_WARN:
         note = f"latency spread {record.spread:.0%}: machine busy?"
     return LabRun(len(history()) + 1, "isolated", picked.name, config, max_size, record.latencies,
                   record.baseline, record.peak, record.after, record.trace, note)

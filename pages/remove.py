@@ -10,7 +10,7 @@ from PIL import Image
 from pages import common
 from rembg_core import charts, compose, models, preview
 from rembg_core.errors import ImageLoadError, ModelError
-from rembg_core.memory import MemoryTrace, RssSampler
+from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import RemovalResult, remove
 
 PREVIEW_SIDE = 1100  # px: what the browser gets; downloads are full size
@@ -101,7 +101,7 @@ def show(run_: Run, settings: common.Settings) -> None:
                 help="Wall time of the whole run, getting the session (a model load the first time) included.")
     m[1].metric("RSS before", common.mb(trace.before))
     m[2].metric("RSS peak", common.mb(trace.peak), f"+{common.mb(trace.growth)}", delta_color="off")
-    m[3].metric("RSS after", common.mb(trace.after), f"{trace.retained / common.memory.MB:+.0f} MB retained",
+    m[3].metric("RSS after", common.mb(trace.after), f"{trace.retained / common.sampling.MB:+.0f} MB retained",
                 delta_color="inverse")
     ratio = trace.release_ratio
     m[4].metric("Released after peak", "–" if ratio is None else f"{ratio:.0%}",

@@ -16,7 +16,8 @@ import streamlit as st
 from PIL import Image
 
 from pages import common
-from rembg_core import samples, watermark as W
+from rembg_core import samples
+from rembg_core import watermark as W
 from rembg_core.errors import ImageLoadError, ModelError
 
 PREVIEW_SIDE = 900  # px: what the browser gets for a stamped photo; downloads are full size
@@ -176,7 +177,9 @@ def build(logo: Image.Image, ident: str, spec: W.WatermarkSpec) -> W.Watermark:
 
 def preview_placement(placement: W.PlacementSpec, factor: float) -> W.PlacementSpec:
     """The same placement on a photo shrunk by `factor`: pixel-valued settings shrink with it."""
-    shrink = (lambda v: None if v is None else max(0, round(v * factor)))
+    def shrink(v: int | None) -> int | None:
+        return None if v is None else max(0, round(v * factor))
+
     return replace(placement, margin=shrink(placement.margin), spacing=shrink(placement.spacing))
 
 

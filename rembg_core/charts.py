@@ -7,11 +7,11 @@ before/after/peak). Sweep records are dicts with the keys named in each function
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from .memory import MB, MemoryTrace
+from .measure.sampling import MB, MemoryTrace
 
 # One colour per pipeline stage, so bands read the same on every chart.
 STAGE_COLORS = {
@@ -171,7 +171,7 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
     return fig
 
 
-# --- batch (issue 5) ------------------------------------------------------------------
+# --- batch ------------------------------------------------------------------------------
 
 def batch_rss(rss_values: Sequence[int], statuses: Sequence[str] | None = None, warmup: int = 5,
               drift: float | None = None, title: str = "RSS over the batch") -> go.Figure:

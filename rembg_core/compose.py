@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-Color = tuple[int, int, int, int]
+from .colors import Color
+
 _BAND_PIXELS = 1 << 20
 _INVISIBLE = [255] + [0] * 255  # alpha 0 → 255 (replace), anything else → 0 (keep)
 
@@ -89,20 +90,3 @@ def crop_to_subject(image: Image.Image, alpha: Image.Image, padding: int = 0) ->
     box = (max(0, left - padding), max(0, top - padding),
            min(image.width, right + padding), min(image.height, bottom + padding))
     return image.crop(box), alpha.crop(box)
-
-
-def parse_color(text: str) -> Color:
-    """'R,G,B[,A]' or '#RRGGBB[AA]' → (r, g, b, a)."""
-    s = text.strip()
-    try:
-        if s.startswith("#") and len(s) in (7, 9):
-            parts = [int(s[i:i + 2], 16) for i in range(1, len(s), 2)]
-        else:
-            parts = [int(p) for p in s.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) == 3:
-        parts.append(255)
-    if len(parts) != 4 or not all(0 <= p <= 255 for p in parts):
-        raise ValueError(f"colour {text!r} must be R,G,B[,A] with values 0-255, or #RRGGBB[AA]")
-    return tuple(parts)  # type: ignore[return-value]

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from . import session as sessions
-from .memory import rss
+from .measure.sampling import rss
 from .session import ModelSession, SessionConfig
 
 
@@ -121,7 +121,7 @@ class IdleReleaser:
             self._cond.notify_all()
         self._thread.join()
 
-    def __enter__(self) -> "IdleReleaser":
+    def __enter__(self) -> IdleReleaser:
         return self
 
     def __exit__(self, *exc) -> None:

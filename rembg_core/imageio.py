@@ -11,14 +11,14 @@ import io
 import os
 import re
 import struct
-import zlib
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import (
     CorruptImageError,
@@ -32,13 +32,17 @@ from .errors import (
 from .limits import LIMITS
 
 DEFAULT_MAX_PIXELS = LIMITS.max_pixels  # 100 MP unless REMBG_LAB_MAX_PIXELS says otherwise
-ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
+ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image
 
 # Formats a photo or logo arrives in. Pillow can open more (EPS runs Ghostscript, for one);
 # anything else is refused rather than handed to a decoder nobody asked for.
 Image.init()
 FORMATS = tuple(f for f in ("JPEG", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "PPM", "TGA", "ICO", "AVIF")
                 if f in Image.OPEN)  # MPO (phone photos) opens through JPEG
+# File name endings taken as images when a folder or archive is expanded, and offered by upload widgets.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".ppm",
+                            ".tga", ".ico"})
+UPLOAD_TYPES = sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)
 
 # Leading bytes of files people mistake for images, for an error that says what the file is.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -113,7 +117,7 @@ def _open(source: ImageSource, max_pixels: int | None = None) -> tuple[Image.Ima
         fp: BinaryIO = io.BytesIO(source)
         owned = None
     else:
-        path = Path(source)
+        path = Path(source)  # type: ignore[arg-type]  # an Image was handled above
         try:
             if path.is_dir():
                 raise NotAnImageError("is a folder, not an image file")
@@ -215,6 +219,7 @@ def _to_8bit(im: Image.Image) -> tuple[Image.Image, str | None]:
     if not finite.all():
         a = np.where(finite, a, 0.0)
     lo, hi = float(a.min()), float(a.max())
+    note: str | None
     if im.mode == "F" and lo >= 0.0 and hi <= 1.0:
         out, note = a * 255.0, "float image (0..1) scaled to 8 bits"
     elif im.mode == "I" and lo >= 0 and hi <= 65535:
@@ -274,8 +279,9 @@ def load_image(source: ImageSource, max_size: int | None = None,
         if im.format in ("JPEG", "MPO") and target != (w, h):
             # DCT-domain downscale: decodes at 1/2, 1/4 or 1/8 while staying >= target
             im.draft("RGB" if im.mode == "RGB" else im.mode, target)
-        if im.format == "PNG" and getattr(im, "fp", None) is not None:
-            _check_png_chunks(im.fp)
+        png_fp = getattr(im, "fp", None) if im.format == "PNG" else None
+        if png_fp is not None:
+            _check_png_chunks(png_fp)
         try:
             im.load()
         except OSError as exc:
@@ -313,17 +319,22 @@ def load_image(source: ImageSource, max_size: int | None = None,
         _close(owned)
 
 
-def encode(image: Image.Image, fmt: str = "png", icc_profile: bytes | None = None) -> bytes:
-    """PNG or lossless WebP bytes. WebP keeps straight alpha exactly (exact=True)."""
+def encode(image: Image.Image, fmt: str = "png", icc_profile: bytes | None = None, *, png_level: int = 4) -> bytes:
+    """PNG, lossless WebP (straight alpha kept exactly: exact=True) or JPEG (quality 92; L stays L).
+
+    JPEG refuses an image with transparency instead of flattening it silently.
+    """
     buf = io.BytesIO()
     fmt = fmt.lower()
     extra = {"icc_profile": icc_profile} if icc_profile else {}
     if fmt == "png":
-        image.save(buf, "PNG", compress_level=4, **extra)
+        image.save(buf, "PNG", compress_level=png_level, **extra)
     elif fmt == "webp":
         image.save(buf, "WEBP", lossless=True, exact=True, method=4, **extra)
     elif fmt in ("jpg", "jpeg"):
-        image.convert("RGB").save(buf, "JPEG", quality=92, **extra)
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            raise ValueError("JPEG cannot hold transparency; save it as PNG or WebP")
+        (image if image.mode in ("RGB", "L") else image.convert("RGB")).save(buf, "JPEG", quality=92, **extra)
     else:
         raise ValueError(f"unsupported output format {fmt!r} (png, webp or jpeg)")
     return buf.getvalue()

@@ -7,8 +7,8 @@ and tools. A value that is not a positive whole number is refused at start-up, n
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 ENV_PREFIX = "REMBG_LAB_"
 
@@ -42,7 +42,7 @@ class Limits:
         return ENV_PREFIX + field_name.upper()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Limits":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """Defaults, overridden by REMBG_LAB_MAX_PIXELS=50000000 and friends."""
         environ = os.environ if environ is None else environ
         values: dict[str, int] = {}

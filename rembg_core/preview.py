@@ -6,16 +6,20 @@ import numpy as np
 from PIL import Image
 
 LIGHT, DARK = (236, 236, 236), (196, 196, 196)
+# Mid greys for watermarks, so that white marks and black marks both read on it.
+MID_GREYS = ((178, 178, 178), (138, 138, 138))
 
 
-def checkerboard(size: tuple[int, int], cell: int = 16) -> Image.Image:
+def checkerboard(size: tuple[int, int], cell: int = 16,
+                 colors: tuple[tuple[int, int, int], tuple[int, int, int]] = (LIGHT, DARK)) -> Image.Image:
     """An RGB checkerboard of `cell`-pixel squares, the usual 'this is transparent' pattern."""
     if cell < 1:
         raise ValueError("cell must be at least 1 pixel")
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w]
     light = ((yy // cell + xx // cell) % 2 == 0)[..., None]
-    return Image.fromarray(np.where(light, LIGHT, DARK).astype(np.uint8), "RGB")
+    out = np.where(light, np.asarray(colors[0], np.uint8), np.asarray(colors[1], np.uint8))
+    return Image.fromarray(out.astype(np.uint8), "RGB")
 
 
 def on_checkerboard(image: Image.Image, cell: int | None = None) -> Image.Image:

@@ -8,10 +8,11 @@ and the optional photos are read from scikit-image's data folder when that packa
 from __future__ import annotations
 
 import importlib.util
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -82,7 +83,7 @@ def robot_scene(size: tuple[int, int] = (800, 800)) -> Image.Image:
     back = Image.new("RGB", size, (90, 120, 110))
     draw = ImageDraw.Draw(back)
     for _ in range(60):  # out-of-focus clutter
-        x, y = rng.integers(0, w), rng.integers(0, h)
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
         rad = int(rng.integers(20, 90))
         colour = tuple(int(c) for c in rng.integers(60, 200, 3))
         draw.ellipse((x - rad, y - rad, x + rad, y + rad), fill=colour)
@@ -114,6 +115,26 @@ def _skimage_data() -> Path | None:
         return None
     folder = Path(list(spec.submodule_search_locations)[0]) / "data"
     return folder if folder.is_dir() else None
+
+
+# Real photos that scikit-image ships (no download): parity tests and benchmarks use them when
+# rembg's own fixtures are not beside the project.
+PACKAGE_PHOTO_FILES = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "rocket.jpg")
+PEER_SUITE_ENV = "REMBG_LAB_PEER_SUITE"
+
+
+def package_photos() -> list[Path]:
+    """Paths of scikit-image's bundled photos that exist here (empty without scikit-image)."""
+    folder = _skimage_data()
+    return [folder / f for f in PACKAGE_PHOTO_FILES if folder is not None and (folder / f).is_file()]
+
+
+def peer_suite() -> Path | None:
+    """rembg's test fixtures and golden image: `$REMBG_LAB_PEER_SUITE`, else `../shared/peer-suite`
+    beside the project. None when it is not there (a clone alone does not have it)."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "peer-suite"
+    folder = Path(os.environ.get(PEER_SUITE_ENV) or default)
+    return folder if any((folder / "fixtures").glob("*.jpg")) else None
 
 
 def _package_photo(filename: str) -> Callable[[], Image.Image]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import OrderedDict
@@ -13,7 +14,7 @@ import onnxruntime as ort
 from . import models
 from .errors import ModelChecksumError, ModelFetchError, ModelLoadError
 from .limits import LIMITS
-from .memory import trim
+from .measure.sampling import trim
 
 ort.set_default_logger_severity(3)  # ORT's warnings go to stderr unasked; errors still raise
 
@@ -61,7 +62,9 @@ class SessionConfig:
         ro.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         return ro
 
-    def label(self) -> str:
+    @property
+    def flags_label(self) -> str:
+        """The flags alone, e.g. "arena on, pattern off, shrink": what differs between configs of one model."""
         flags = [
             f"arena {'on' if self.enable_cpu_mem_arena else 'off'}",
             f"pattern {'on' if self.enable_mem_pattern else 'off'}",
@@ -70,7 +73,20 @@ class SessionConfig:
             flags.append("shrink")
         if self.intra_op_num_threads:
             flags.append(f"{self.intra_op_num_threads} threads")
-        return f"{self.model}: " + ", ".join(flags)
+        if self.graph_optimization_level != "all":
+            flags.append(f"graph {self.graph_optimization_level}")
+        return ", ".join(flags)
+
+    def label(self) -> str:
+        return f"{self.model}: {self.flags_label}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SessionConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -63,6 +63,9 @@ def streamlit_server() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        log.seek(0)
+        output = log.read().decode(errors="replace")
+        assert "Traceback" not in output, f"the server logged an error:\n{output[-3000:]}"
 
 
 @contextlib.contextmanager

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from rembg_core import samples
+
 ROOT = Path(__file__).resolve().parents[1]
-PEER_SUITE = Path(os.environ.get("REMBG_LAB_PEER_SUITE", ROOT.parent / "shared" / "peer-suite"))
-FIXTURES = sorted((PEER_SUITE / "fixtures").glob("*.jpg"))
+PEER_SUITE = samples.peer_suite()
 ARTIFACTS = ROOT / "test-artifacts"
+NO_PEER_SUITE = "rembg's peer suite is not beside this clone (set REMBG_LAB_PEER_SUITE to use it)"
+
+
+# A test that asks for one of these fixtures needs the real model (and is slow-ish): mark it so
+# `make test-fast` (-m "not model and not browser and not slow") really leaves it out.
+MODEL_FIXTURES = {"model_path", "photos", "server", "rembg_session"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture(scope="session")
@@ -24,10 +36,30 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def peer_fixtures() -> list[Path]:
-    if not FIXTURES:
-        pytest.fail(f"rembg's peer suite not found at {PEER_SUITE} (set REMBG_LAB_PEER_SUITE)")
-    return FIXTURES
+def peer_suite() -> Path:
+    """rembg's fixtures and golden image; tests that need them skip where the folder is absent."""
+    if PEER_SUITE is None:
+        pytest.skip(NO_PEER_SUITE)
+    return PEER_SUITE
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[Path]:
+    """Real photos: rembg's peer-suite fixtures where they exist, and scikit-image's bundled ones
+    (installed with the dev requirements), so a clone alone has real photos to test on."""
+    found = (sorted((PEER_SUITE / "fixtures").glob("*.jpg")) if PEER_SUITE else []) + samples.package_photos()
+    if not found:
+        pytest.fail("no real photos: install the dev requirements (scikit-image comes with rembg)")
+    return found
+
+
+def photo_named(photos: list[Path], *stems: str) -> Path:
+    """The first photo whose name starts with one of `stems` (in that order), else the first photo."""
+    for stem in stems:
+        for p in photos:
+            if p.name.startswith(stem):
+                return p
+    return photos[0]
 
 
 @pytest.fixture(scope="session")

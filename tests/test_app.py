@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, png_bytes, subject_image
+from tests.conftest import ROOT, photo_named, png_bytes, subject_image
 
 # Every page script (pages written in other branches are smoke-tested as soon as they land).
 PAGES = ["app.py"] + sorted(f"pages/{p.name}" for p in (ROOT / "pages").glob("*.py") if p.name != "common.py")
@@ -28,9 +28,9 @@ def image_captions(at: AppTest) -> list[str]:
     return [c for image in at.get("image") for c in image.captions]
 
 
-def photo(fixtures: list[Path]) -> tuple[str, bytes, str]:
-    path = next(p for p in fixtures if p.name.startswith("car"))
-    return path.name, path.read_bytes(), "image/jpeg"
+def photo(photos: list[Path]) -> tuple[str, bytes, str]:
+    path = photo_named(photos, "car", "chelsea")
+    return path.name, path.read_bytes(), "image/jpeg" if path.suffix == ".jpg" else "image/png"
 
 
 # --- every page ------------------------------------------------------------------------------
@@ -58,15 +58,15 @@ def test_app_frames_every_page_with_the_sidebar(model_path):
 
 # --- Remove ---------------------------------------------------------------------------------
 
-def test_remove_upload_shows_cutout_metrics_charts_and_downloads(model_path, peer_fixtures):
+def test_remove_upload_shows_cutout_metrics_charts_and_downloads(model_path, photos):
     at = app("pages/remove.py").run()
     assert at.info, "a newcomer is told what to do"
-    at.file_uploader(key="remove_upload").set_value(photo(peer_fixtures)).run()
+    at.file_uploader(key="remove_upload").set_value(photo(photos)).run()
     no_exception(at)
     assert not at.error
     captions = image_captions(at)
     assert len(captions) == 2  # before and after
-    assert any("car-1.jpg" in c for c in captions) and any("cutout" in c for c in captions)
+    assert any(photo(photos)[0] in c for c in captions) and any("cutout" in c for c in captions)
     labels = {m.label: m.value for m in at.metric}
     for label in ("RSS before", "RSS peak", "RSS after", "Released after peak", "Total time"):
         assert label in labels
@@ -224,17 +224,18 @@ def test_benchmark_sweep_chart_and_exports(model_path):
 
 
 def test_benchmark_opens_a_saved_sweep_and_refuses_junk(model_path):
-    from rembg_core import bench
-    from rembg_core.memory import MB
+    from rembg_core.measure.configs import ProbeConfig
+    from rembg_core.measure.records import ProbeRecord
+    from rembg_core.measure.sampling import MB
+    from rembg_core.measure.sweep import SweepResult
+    from rembg_core.session import SessionConfig
 
     def record(name, arena, latency, retained):
-        cfg = bench.BenchConfig(enable_cpu_mem_arena=arena, name=name)
-        return bench.ProbeRecord(cfg, "x.png", True, repeats=2, latencies=(latency, latency),
-                                 baseline=90 * MB, after=(90 + retained) * MB, peak=500 * MB)
+        cfg = ProbeConfig(SessionConfig(enable_cpu_mem_arena=arena), name=name)
+        return ProbeRecord(cfg, "x.png", True, repeats=2, latencies=(latency, latency),
+                           baseline=90 * MB, after=(90 + retained) * MB, peak=500 * MB)
 
-    records = (record("fast", True, 0.2, 300), record("lean", False, 0.3, 20))
-    pareto = bench.pareto_flags(records)
-    saved = bench.SweepResult(records, pareto, bench.recommend(records, pareto), (), "x.png", None, 2, 1)
+    saved = SweepResult((record("fast", True, 0.2, 300), record("lean", False, 0.3, 20)), "x.png", None, 2, 1, 1)
     at = app("pages/benchmark.py").run()
     at.file_uploader(key="bench_load").set_value(("bad.json", b"{nope", "application/json")).run()
     no_exception(at)

@@ -8,9 +8,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import png_bytes, subject_image
 from PIL import Image
 
-from conftest import png_bytes, subject_image
 from rembg_core import cli
 from rembg_core.batch import (
     BatchItem,
@@ -21,11 +21,12 @@ from rembg_core.batch import (
     collect,
     items_from_zip,
     run_batch,
-    rss_drift,
-    unsafe_member_name,
     zip_writer,
 )
-from rembg_core.cache import ResultCache
+from rembg_core.batch.cache import ResultCache
+from rembg_core.batch.inputs import unsafe_member_name
+from rembg_core.cli.common import ExitCode
+from rembg_core.measure.analysis import rss_drift
 
 pytestmark = pytest.mark.model
 
@@ -163,7 +164,7 @@ def test_zip_members_safety():
     items = collect([("up.zip", archive)])
     assert [i.name for i in items] == [
         "up.zip:photos/a.jpg", "up.zip:../escape.png", "up.zip:/etc/abs.png", "up.zip:C:\\win.png",
-        "up.zip:inner.zip", "up.zip:disguised.png", "up.zip:broken.png",
+        "up.zip:inner.zip", "up.zip:disguised.png", "up.zip:readme.txt", "up.zip:broken.png",
     ]
     results = {r.name: r for r in run_batch(items)}
     assert results["up.zip:photos/a.jpg"].ok and results["up.zip:photos/a.jpg"].output_name == "photos/a.png"
@@ -173,6 +174,7 @@ def test_zip_members_safety():
     assert "nested archive" in results["up.zip:inner.zip"].error
     assert "nested archive" in results["up.zip:disguised.png"].error
     assert not results["up.zip:broken.png"].ok
+    assert results["up.zip:readme.txt"].error == "skipped: a '.txt' file is not an image"  # said, not dropped
 
 
 def test_unsafe_member_names():
@@ -289,7 +291,7 @@ def test_cli_folder_with_a_bad_file(tmp_path, capsys):
     out = tmp_path / "out"
     code = cli.main(["remove", str(src), "-o", str(out), "--no-progress"])
     captured = capsys.readouterr()
-    assert code == cli.EXIT_REFUSED
+    assert code == ExitCode.REFUSED
     assert _error_lines(captured.err) == [f"error: {src / 'bad.png'}: not an image: this is an HTML page"]
     assert sorted(p.name for p in out.iterdir()) == ["good0.png", "good1.png", "good2.png"]
     assert decoded_size((out / "good1.png").read_bytes()) == SIZES[1]
@@ -302,13 +304,13 @@ def test_cli_zip_to_zip_with_cache(tmp_path, capsys):
     archive.write_bytes(zip_bytes({**good, "sub/bad.png": b"\x89PNG\r\n\x1a\ndamaged"}))
     out = tmp_path / "result.zip"
     args = ["remove", str(archive), "-o", str(out), "--cache", str(tmp_path / "cache"), "--no-progress"]
-    assert cli.main(args) == cli.EXIT_REFUSED
+    assert cli.main(args) == ExitCode.REFUSED
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {archive}:sub/bad.png: ")
     with zipfile.ZipFile(out) as zf:
         assert sorted(zf.namelist()) == ["good0.png", "good1.png", "good2.png"]
-    assert cli.main(args) == cli.EXIT_REFUSED  # second run: from the cache, same outcome
+    assert cli.main(args) == ExitCode.REFUSED  # second run: from the cache, same outcome
     captured = capsys.readouterr()
     assert captured.out.count("(cached)") == 3 and "cache: 3 hits" in captured.err
 
@@ -318,7 +320,7 @@ def test_cli_all_good_exits_0(tmp_path, capsys):
     src.mkdir()
     (src / "a.jpg").write_bytes(jpeg((50, 40)))
     (src / "b.png").write_bytes(png_bytes(subject_image((40, 50))))
-    assert cli.main(["remove", str(src), "-o", str(tmp_path / "o.zip"), "--no-progress"]) == cli.EXIT_OK
+    assert cli.main(["remove", str(src), "-o", str(tmp_path / "o.zip"), "--no-progress"]) == ExitCode.OK
     assert not _error_lines(capsys.readouterr().err)
 
 
@@ -326,12 +328,12 @@ def test_cli_single_file_unchanged(tmp_path, capsys):
     src = tmp_path / "a.jpg"
     src.write_bytes(jpeg((50, 40)))
     dest = tmp_path / "a.webp"
-    assert cli.main(["remove", str(src), "-o", str(dest)]) == cli.EXIT_OK
+    assert cli.main(["remove", str(src), "-o", str(dest)]) == ExitCode.OK
     assert decoded_size(dest.read_bytes()) == (50, 40) and Image.open(dest).format == "WEBP"
     assert capsys.readouterr().out.startswith(f"{src} -> {dest} (")
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"")
-    assert cli.main(["remove", str(bad), "-o", str(tmp_path / "x.png")]) == cli.EXIT_REFUSED
+    assert cli.main(["remove", str(bad), "-o", str(tmp_path / "x.png")]) == ExitCode.REFUSED
     assert capsys.readouterr().err.strip() == f"error: {bad}: the file is empty (0 bytes)"
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import zipfile
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT
+from streamlit.testing.v1 import AppTest
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

@@ -12,13 +12,13 @@ import pytest
 from PIL import Image
 
 from tests.browser_support import VIEWPORT, assert_images_loaded, assert_no_exception, settle, streamlit_server
-from tests.conftest import subject_image
+from tests.conftest import photo_named, subject_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_remove_page_upload_cutout_chart_download(server, browser, artifacts, peer_fixtures):
-    photo = next(p for p in peer_fixtures if p.name.startswith("anime"))
+def test_remove_page_upload_cutout_chart_download(server, browser, artifacts, photos):
+    photo = photo_named(photos, "anime", "astronaut")
     page = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
     page.goto(server)
     page.wait_for_selector("text=Remove a background", timeout=60_000)

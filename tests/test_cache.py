@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rembg_core.batch import RemoveOptions
-from rembg_core.cache import MAGIC, ResultCache, cache_key
+from rembg_core.batch.cache import MAGIC, ResultCache, cache_key
 
 MODEL_A = "sha256:" + "a" * 64
 MODEL_B = "sha256:" + "b" * 64
@@ -62,7 +62,7 @@ def test_damaged_entry_is_a_miss_and_is_dropped(tmp_path, damage, caplog):
         "garbage": os.urandom(len(blob)),
         "bad-digest": blob[:-1] + b"y",
     }[damage])
-    with caplog.at_level(logging.WARNING, "rembg_core.cache"):
+    with caplog.at_level(logging.WARNING, "rembg_core.batch.cache"):
         assert cache.get(key) is None
     assert not path.exists()
     assert cache.stats.corrupt == 1
@@ -84,11 +84,11 @@ def test_unwritable_directory_never_fails(tmp_path, caplog):
     blocker.write_bytes(b"not a folder")
     cache = ResultCache(blocker / "cache")
     key = cache.key(b"input", RemoveOptions(), MODEL_A)
-    with caplog.at_level(logging.WARNING, "rembg_core.cache"):
+    with caplog.at_level(logging.WARNING, "rembg_core.batch.cache"):
         assert cache.put(key, b"out") is False
         assert cache.put(key + "0", b"out") is False
         assert cache.get(key) is None
-    writes = [r.getMessage() for r in caplog.records if r.name == "rembg_core.cache" and "write" in r.getMessage()]
+    writes = [r.getMessage() for r in caplog.records if r.name == "rembg_core.batch.cache" and "write" in r.getMessage()]
     assert len(writes) == 1 and "uncached" in writes[0]  # once, not once per image
     assert cache.stats.errors >= 2 and len(cache) == 0
 

@@ -7,9 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import ROOT, png_bytes, subject_image
+from PIL import Image
 
 pytestmark = pytest.mark.model
 
@@ -100,7 +99,28 @@ def test_verify_reports_a_damaged_store(tmp_path):
     store.mkdir()
     (store / "u2netp.onnx").write_bytes(b"")
     proc = subprocess.run([sys.executable, "-m", "rembg_core", "models", "verify", "u2netp"], capture_output=True,
-                          text=True, cwd=ROOT, env={"REMBG_CORE_MODELS": str(store), "PATH": "/usr/bin:/bin"})
+                          text=True, cwd=ROOT, env={"REMBG_LAB_MODELS": str(store), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: u2netp: model file") and "damaged" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("shape", ["single", "folder"])
+def test_unwritable_output_exits_1_from_remove(inputs, tmp_path, shape):
+    """One exit-code table: an output that cannot be written is 1 whatever the shape of the input."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    src = inputs / "a.png" if shape == "single" else inputs
+    out = blocker / ("cut.png" if shape == "single" else "out")
+    proc = cli("remove", src, "-o", out, "--no-progress")
+    assert proc.returncode == 1, proc.stderr
+    assert f"error: {out}" in proc.stderr and "cannot write" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_lists_the_commands_and_nothing_hidden():
+    proc = cli("--help")
+    assert proc.returncode == 0
+    assert "==SUPPRESS==" not in proc.stdout
+    for command in ("remove", "models", "watermark", "bench"):
+        assert command in proc.stdout

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import onnxruntime as ort
 import pytest
+from conftest import png_bytes, subject_image
 from PIL import Image
 
-from conftest import png_bytes, subject_image
-from rembg_core import RembgCoreError, SessionConfig, get_session, remove
-from rembg_core import models
+from rembg_core import RembgCoreError, SessionConfig, get_session, models, remove
 from rembg_core import session as session_mod
 from rembg_core.errors import ModelChecksumError
-from rembg_core.memory import MB, rss, trim
+from rembg_core.measure.sampling import MB, rss, trim
 
 pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +44,7 @@ def store(tmp_path, model_path, monkeypatch):
     rembg_home = tmp_path / "u2net"
     rembg_home.mkdir()
     (rembg_home / "u2netp.onnx").write_bytes(model_path.read_bytes())
-    monkeypatch.setenv("REMBG_CORE_MODELS", str(store))
+    monkeypatch.setenv("REMBG_LAB_MODELS", str(store))
     monkeypatch.setenv("U2NET_HOME", str(rembg_home))
     session_mod.clear()
     yield store
@@ -158,7 +157,7 @@ import resource, signal, sys
 from pathlib import Path
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like ENOSPC
 from rembg_core.batch import collect, run_batch
-from rembg_core.cache import ResultCache
+from rembg_core.batch.cache import ResultCache
 sys.path.insert(0, "tests")
 from conftest import png_bytes, subject_image
 cache = ResultCache(Path(sys.argv[1]))

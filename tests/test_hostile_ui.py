@@ -4,10 +4,9 @@ no exception, and the page keeps serving."""
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT
 from hostile import Accept, by_name, photo, save
+from streamlit.testing.v1 import AppTest
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 TIMEOUT = 300

@@ -7,9 +7,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from conftest import png_bytes, subject_image
 from PIL import Image
 
-from conftest import png_bytes, subject_image
 from rembg_core import load_image
 from rembg_core.errors import (
     CorruptImageError,

@@ -8,9 +8,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import png_bytes
 from PIL import Image
 
-from conftest import png_bytes
 from rembg_core import imageio, load_image
 from rembg_core.errors import TooManyPixelsError
 from rembg_core.limits import LIMITS, Limits

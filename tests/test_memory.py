@@ -9,35 +9,38 @@ import time
 import numpy as np
 import pytest
 
-from rembg_core.memory import MB, Mark, MemoryTrace, RssSampler, Sample, TrimReport, rss, trim
+from rembg_core.measure.sampling import MB, Mark, MemoryTrace, RssSampler, Sample, TrimReport, rss, trim
 
 
 def test_sampler_records_samples_and_marks_in_order():
     with RssSampler(interval=0.005) as sampler:
         sampler.mark("inference", "start")
-        time.sleep(0.05)
+        deadline = time.monotonic() + 10  # a busy machine may starve the thread: poll, don't guess
+        while sampler.sample_count() < 8 and time.monotonic() < deadline:
+            time.sleep(0.005)
         sampler.mark("inference", "end")
         sampler.mark("encode")
     trace = sampler.trace
-    assert len(trace.samples) >= 5  # the thread sampled while we slept
+    assert len(trace.samples) >= 8  # the thread sampled while we waited (2 of them are the marks)
     times = [s.t for s in trace.samples]
     assert times == sorted(times) and times[0] == 0.0
     assert [(m.label, m.phase) for m in trace.marks] == [("inference", "start"), ("inference", "end"), ("encode", "point")]
     assert all(0 <= m.t <= trace.duration for m in trace.marks)
     assert trace.spans()[0][0] == "inference"
-    assert trace.stage_seconds()["inference"] >= 0.04
+    assert trace.stage_seconds()["inference"] > 0
 
 
 def test_sampler_sees_a_big_allocation_as_peak_and_its_release():
+    size = 200 * MB
     with RssSampler(interval=0.005) as sampler:
         with sampler.stage("alloc"):
-            block = np.ones(200 * MB // 8)  # 200 MB, touched
+            block = np.ones(size // 8)  # touched, so resident
             time.sleep(0.03)
         del block
     trace = sampler.trace
-    assert trace.growth >= 180 * MB
-    assert trace.peak >= trace.before + 180 * MB
-    assert trace.retained < 50 * MB  # numpy hands a block this big back (mmap) when freed
+    assert trace.growth >= 0.9 * size
+    assert trace.peak >= trace.before + 0.9 * size
+    assert trace.retained < 0.25 * size  # numpy hands a block this big back (mmap) when freed
     assert trace.release_ratio is not None and trace.release_ratio > 0.75
     assert trace.stage_peaks()["alloc"] >= trace.before + 180 * MB
 
@@ -103,6 +106,7 @@ def test_marks_from_several_threads_are_kept():
 @pytest.mark.model
 def test_sampler_marks_every_pipeline_stage(model_path):
     from conftest import png_bytes, subject_image
+
     from rembg_core import remove
 
     data = png_bytes(subject_image((300, 200)))
@@ -116,5 +120,5 @@ def test_trim_reports_and_gives_memory_back():
     report = trim()
     assert isinstance(report, TrimReport)
     assert report.rss_before > 0 and report.rss_after > 0
-    assert report.freed >= 0
+    assert report.freed == max(0, report.rss_before - report.rss_after)
     assert rss() > 0

@@ -17,7 +17,7 @@ from rembg_core.errors import ModelChecksumError, ModelFetchError, UnknownModelE
 @pytest.fixture
 def store(tmp_path, monkeypatch) -> Path:
     """An empty store, and rembg's folders pointed somewhere empty too."""
-    monkeypatch.setenv("REMBG_CORE_MODELS", str(tmp_path / "store"))
+    monkeypatch.setenv("REMBG_LAB_MODELS", str(tmp_path / "store"))
     monkeypatch.setenv("U2NET_HOME", str(tmp_path / "u2net_home"))
     monkeypatch.setenv("REMBG_HOME", str(tmp_path / "rembg_home"))
     return tmp_path / "store"

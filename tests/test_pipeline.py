@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import threading
 
 import imagehash
 import numpy as np
 import pytest
+from conftest import png_bytes, subject_image
 from PIL import Image
 
-from conftest import PEER_SUITE, png_bytes, subject_image
 from rembg_core import SessionConfig, get_session, remove
 from rembg_core import session as session_mod
 from rembg_core.pipeline import preprocess
@@ -19,10 +18,10 @@ from rembg_core.pipeline import preprocess
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture(scope="module")
-def rembg_session(model_path):
+@pytest.fixture
+def rembg_session(model_path, monkeypatch):
     """rembg's own u2netp session, pointed at the very same file."""
-    os.environ["U2NET_HOME"] = str(model_path.parent)
+    monkeypatch.setenv("U2NET_HOME", str(model_path.parent))
     from rembg import new_session
 
     return new_session("u2netp")
@@ -35,10 +34,12 @@ def edge_colour_error(cutout: Image.Image, source: Image.Image) -> float:
     return float(np.abs(a[..., :3].astype(int) - np.asarray(source.convert("RGB")).astype(int))[edge].mean())
 
 
-def test_parity_with_rembg_alpha_and_straight_colour(peer_fixtures, rembg_session):
+def test_parity_with_rembg_alpha_and_straight_colour(photos, rembg_session):
+    """rembg 2.0.86's output computed live, on the same model file: the peer-suite fixtures where they
+    are present and scikit-image's bundled photos always."""
     from rembg import remove as rembg_remove
 
-    for path in peer_fixtures:
+    for path in photos:
         data = path.read_bytes()
         theirs = Image.open(io.BytesIO(rembg_remove(data, session=rembg_session)))
         ours = remove(data).image
@@ -47,7 +48,7 @@ def test_parity_with_rembg_alpha_and_straight_colour(peer_fixtures, rembg_sessio
         assert delta.mean() <= 0.5, f"{path.name}: mean |Δα| = {delta.mean():.3f}"
         source = Image.open(path)
         assert edge_colour_error(ours, source) == 0.0, path.name  # straight colour, exactly
-        assert edge_colour_error(theirs, source) > 5.0, path.name  # rembg's darkened fringe
+        assert edge_colour_error(theirs, source) > 1.0, path.name  # rembg's darkened fringe
 
 
 @pytest.mark.parametrize("band_pixels", [1 << 20, 120])  # one band, and many bands of 2 rows
@@ -67,9 +68,9 @@ def test_cutout_keeps_every_visible_pixel_and_clears_the_rest(band_pixels, monke
     assert not out[~visible].any()
 
 
-def test_golden_phash_matches_over_black(model_path):
-    golden = Image.open(PEER_SUITE / "expected" / "anime-girl-1.u2netp.png")
-    ours = remove(PEER_SUITE / "fixtures" / "anime-girl-1.jpg").image
+def test_golden_phash_matches_over_black(model_path, peer_suite):
+    golden = Image.open(peer_suite / "expected" / "anime-girl-1.u2netp.png")
+    ours = remove(peer_suite / "fixtures" / "anime-girl-1.jpg").image
     over_black = Image.alpha_composite(Image.new("RGBA", ours.size, (0, 0, 0, 255)), ours)
     assert imagehash.phash(over_black) == imagehash.phash(golden)
 

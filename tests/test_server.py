@@ -6,7 +6,6 @@ tests that need their own (a damaged model) start one. Every process started her
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
@@ -21,9 +20,9 @@ import numpy as np
 import psutil
 import pytest
 import requests
+from hostile import CASES, Accept, Refuse
 from PIL import Image
 
-from hostile import CASES, Accept, Refuse
 from rembg_core import remove
 from rembg_core.load import LoadRun, LoadSpec, run_load
 from rembg_core.server.process import ServerProcess, get_json
@@ -69,9 +68,11 @@ def test_rembg_style_request_gives_the_library_mask_in_every_worker(service):
     seen: dict[int, np.ndarray] = {}
     for _ in range(30):  # pairs of simultaneous requests, until both workers have answered
         answers: list[requests.Response] = []
-        threads = [threading.Thread(target=lambda: answers.append(
-            post(service.url, files={"file": ("photo.png", PHOTO)}, data={"model": "u2netp", "om": "true"})))
-            for _ in range(2)]
+
+        def ask(into: list[requests.Response] = answers) -> None:
+            into.append(post(service.url, files={"file": ("photo.png", PHOTO)}, data={"model": "u2netp", "om": "true"}))
+
+        threads = [threading.Thread(target=ask) for _ in range(2)]
         for t in threads:
             t.start()
         for t in threads:
@@ -260,7 +261,7 @@ def test_sigterm_drains_inflight_requests(service):
 
 def test_damaged_model_is_not_ready_and_does_not_crash_loop(model_path, tmp_path):
     (tmp_path / "u2netp.onnx").write_bytes(model_path.read_bytes()[:1_000_000])
-    with ServerProcess(["--workers", "1", "--preload"], env={"REMBG_CORE_MODELS": str(tmp_path)}) as server:
+    with ServerProcess(["--workers", "1", "--preload"], env={"REMBG_LAB_MODELS": str(tmp_path)}) as server:
         status, body = get_json(server.url + "/readyz")
         assert status == 503 and body["ready"] is False and "truncated" in body["error"]
         workers = server.workers()

@@ -8,10 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, photo_named, png_bytes, subject_image
 from PIL import Image, ImageDraw, ImageOps
 
-from conftest import ROOT, png_bytes, subject_image
-from rembg_core import cli, watermark as W
+from rembg_core import cli, preview
+from rembg_core import watermark as W
 
 WHITE = (255, 255, 255)
 
@@ -376,10 +377,10 @@ def test_sample_logo_is_a_flat_logo_on_white():
 # --- model ------------------------------------------------------------------------
 
 @pytest.mark.model
-def test_model_source_uses_the_real_u2netp(model_path, peer_fixtures):
+def test_model_source_uses_the_real_u2netp(model_path, photos):
     from rembg_core import remove
 
-    photo = Image.open(next(p for p in peer_fixtures if "car" in p.name)).convert("RGB")
+    photo = Image.open(photo_named(photos, "car", "chelsea")).convert("RGB")
     assert W.choose_source(photo) == "model"  # a photo's border is not one colour
     wm = W.make_watermark(photo, W.WatermarkSpec(source="auto", trim=True))
     assert wm.source == "model" and wm.background is None
@@ -499,8 +500,8 @@ def test_cli_refuses_a_jpeg_watermark(tmp_path, capsys):
 
 
 @pytest.mark.model
-def test_cli_model_source(tmp_path, model_path, peer_fixtures, capsys):
-    src = next(p for p in peer_fixtures if "car" in p.name)
+def test_cli_model_source(tmp_path, model_path, photos, capsys):
+    src = photo_named(photos, "car", "chelsea")
     out = tmp_path / "car-mark.png"
     assert run_cli("watermark", src, "-o", out, "--source", "model", "--trim", "--threshold", "128") == 0
     assert "alpha from model" in capsys.readouterr().out
@@ -527,13 +528,14 @@ def test_local_max_matches_brute_force():
     r = 3
     p = np.pad(a, r, mode="edge")
     brute = np.array([[p[y:y + 2 * r + 1, x:x + 2 * r + 1].max() for x in range(53)] for y in range(37)])
-    assert np.array_equal(W._local_max(a, r), brute)
+    assert np.array_equal(W.alpha._local_max(a, r), brute)
 
 
 def test_previews_on_checker_and_solid():
-    board = np.asarray(W.checkerboard((24, 12), cell=6))
-    assert tuple(board[0, 0]) == W.CHECKER_LIGHT and tuple(board[0, 6]) == W.CHECKER_DARK
-    assert tuple(board[6, 6]) == W.CHECKER_LIGHT
+    light, dark = preview.MID_GREYS
+    board = np.asarray(W.on_background(rgba((24, 12), (0, 0, 0, 0))))
+    assert tuple(board[0, 0]) == light and tuple(board[0, 12]) == dark
+    assert tuple(board[11, 11]) == light
     mark = rgba((4, 4), (255, 255, 255, 128))
     out = W.on_background(mark, (0, 0, 0), border=2)
     assert out.mode == "RGB" and out.size == (8, 8)
@@ -548,3 +550,31 @@ def test_tint_skips_defringe_but_greyscale_keeps_it():
     plain = np.asarray(W.make_watermark(im, W.WatermarkSpec(source="key", greyscale=True, defringe=False)).image)
     soft = (grey[..., 3] > 0) & (grey[..., 3] < 255)
     assert (grey[soft][:, 0] < plain[soft][:, 0]).all()  # un-mixed edges are darker (less white in them)
+
+
+def test_cli_two_photos_with_one_name_never_overwrite_each_other(tmp_path, capsys):
+    """a/x.jpg and b/x.jpg stamped into one folder become x-watermarked.jpg and x-watermarked-2.jpg."""
+    logo_path = tmp_path / "logo.png"
+    W.sample_logo((200, 100)).save(logo_path)
+    photos = []
+    for folder, colour in (("a", (200, 30, 30)), ("b", (30, 30, 200))):
+        (tmp_path / folder).mkdir()
+        photos.append(tmp_path / folder / "x.jpg")
+        Image.new("RGB", (320, 240), colour).save(photos[-1], quality=95)
+    out = tmp_path / "stamped"
+    assert run_cli("watermark", logo_path, "-o", tmp_path / "m.png", "--onto", *photos, "-O", out) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["x-watermarked-2.jpg", "x-watermarked.jpg"]
+    reds = [np.asarray(Image.open(out / n))[5, 5, 0] for n in ("x-watermarked.jpg", "x-watermarked-2.jpg")]
+    assert reds[0] > 150 > 60 > reds[1]  # each photo kept, in input order
+    assert capsys.readouterr().out.count(" -> ") == 3  # the mark and both photos
+
+
+def test_cli_unwritable_mark_exits_1_like_every_command(tmp_path, capsys):
+    logo_path = tmp_path / "logo.png"
+    W.sample_logo((200, 100)).save(logo_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert run_cli("watermark", logo_path, "-o", blocker / "m.png") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {blocker / 'm.png'}: cannot write")

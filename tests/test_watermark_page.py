@@ -6,8 +6,8 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, png_bytes, subject_image
 from rembg_core import watermark as W
+from tests.conftest import ROOT, png_bytes, subject_image
 
 PAGE = "pages/watermark.py"
 TIMEOUT = 180

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
@@ -48,7 +48,7 @@ def status_timeline(samples: Sequence[RequestSample], bucket: float = 1.0,
     fig = go.Figure()
     statuses = sorted({k for _, k in counts})
     end = max((b for b, _ in counts), default=0)
-    for i, status in enumerate(statuses):
+    for status in statuses:
         xs = list(range(end + 1))
         fig.add_trace(go.Bar(x=[x * bucket for x in xs], y=[counts[(x, status)] / bucket for x in xs], name=status,
                              marker_color={"200": "#2ca02c", "503": "#ff7f0e"}.get(status, "#d62728")))

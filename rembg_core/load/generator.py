@@ -53,7 +53,7 @@ def check_loopback(url: str) -> tuple[str, int, str]:
     if parts.scheme != "http" or not parts.hostname:
         raise ValueError(f"{url!r}: give an http://127.0.0.1:PORT/... URL")
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 80)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, parts.port or 80)}
     except socket.gaierror as exc:
         raise ValueError(f"{parts.hostname}: cannot resolve ({exc.strerror})") from None
     if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
@@ -88,7 +88,7 @@ class LoadRun:
         self._threads: list[threading.Thread] = []
         self._t0 = self._t_end = 0.0
 
-    def start(self) -> "LoadRun":
+    def start(self) -> LoadRun:
         self._t0 = time.perf_counter()
         self._threads = [threading.Thread(target=self._client, name=f"load-{i}", daemon=True)
                          for i in range(self.spec.concurrency)]

@@ -34,8 +34,8 @@ class TreeSample:
 
     @property
     def pss(self) -> int | None:
-        values = [p.pss for p in self.procs]
-        return None if not values or None in values else sum(values)
+        values = [p.pss for p in self.procs if p.pss is not None]
+        return sum(values) if values and len(values) == len(self.procs) else None
 
 
 def measure(root_pid: int, full: bool = True) -> TreeSample:
@@ -71,7 +71,7 @@ class TreeSampler:
         self._t0 = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="tree-sampler", daemon=True)
 
-    def start(self) -> "TreeSampler":
+    def start(self) -> TreeSampler:
         self._thread.start()
         return self
 
@@ -96,7 +96,7 @@ class TreeSampler:
             self._thread.join()
         return self.samples()
 
-    def __enter__(self) -> "TreeSampler":
+    def __enter__(self) -> TreeSampler:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -8,8 +8,9 @@ oversized upload is refused (413) after at most one chunk past the cap, never he
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator
+from typing import Any
 
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 
@@ -63,7 +64,7 @@ class _Collector:
         self.headers: dict[bytes, bytes] = {}
         self.data = bytearray()
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> Any:  # python-multipart types these as a TypedDict
         return {
             "on_part_begin": self.part_begin, "on_part_data": self.part_data, "on_part_end": self.part_end,
             "on_header_field": self.header_field, "on_header_value": self.header_val,

@@ -91,7 +91,8 @@ class ServingLab:
             server = ServerProcess(spec.args())
             server.start(wait="/readyz")
             self.server, self.spec = server, spec
-            self.sampler = TreeSampler(server.pid, interval=0.5, full=True).start()
+            assert server.proc is not None
+            self.sampler = TreeSampler(server.proc.pid, interval=0.5, full=True).start()
             return server
 
     def stop(self) -> None:
@@ -114,12 +115,12 @@ class ServingLab:
         return self.server is not None and self.server.proc is not None and self.server.proc.poll() is None
 
     def ready(self) -> dict:
-        return get_json(self.server.url + "/readyz")[1] if self.running else {}
+        return get_json(self.server.url + "/readyz")[1] if self.server and self.running else {}
 
     def run_load(self, images: tuple[tuple[str, bytes], ...], concurrency: int, requests: int | None,
                  duration: float | None = None) -> LoadRun:
         """A bounded load: `requests` in total, or as many as fit in `duration` seconds."""
-        if not self.running:
+        if not self.server or not self.running:
             raise RuntimeError("start a server first")
         spec = LoadSpec(self.server.url + "/api/remove", images, concurrency, requests, duration, timeout=300)
         self.load = LoadRun(spec).start()
@@ -128,6 +129,7 @@ class ServingLab:
     def finish(self, run: LoadRun, since: float) -> LabRecord:
         """Wait for `run`, file it with the tree's memory samples taken since `since` (sampler time)."""
         result = run.wait()
+        assert self.spec is not None, "a load runs against a started server"
         memory = tuple(s for s in self.sampler.samples() if s.t >= since) if self.sampler else ()
         record = LabRecord(len(self.records) + 1, self.spec, result, memory)
         self.records.append(record)
@@ -150,13 +152,14 @@ def preload_verdict(records: list[LabRecord]) -> str | None:
     if len(latest) < 2:
         return None
     on, off = latest[True], latest[False]
+    on_pss, off_pss = on.peak_pss() or 0, off.peak_pss() or 1
     same = (on.server.workers == off.server.workers and on.server.session == off.server.session
             and on.result.concurrency == off.result.concurrency)
     MB = 1024 * 1024
-    saved = off.peak_pss() - on.peak_pss()
-    text = (f"Peak tree PSS with preload {on.peak_pss() / MB:.0f} MB (run #{on.number}) vs without "
-            f"{off.peak_pss() / MB:.0f} MB (run #{off.number}): preload "
-            f"{'saved' if saved >= 0 else 'cost'} {abs(saved) / MB:.0f} MB ({abs(saved) / off.peak_pss():.0%}) "
+    saved = off_pss - on_pss
+    text = (f"Peak tree PSS with preload {on_pss / MB:.0f} MB (run #{on.number}) vs without "
+            f"{off_pss / MB:.0f} MB (run #{off.number}): preload "
+            f"{'saved' if saved >= 0 else 'cost'} {abs(saved) / MB:.0f} MB ({abs(saved) / off_pss:.0%}) "
             f"with {on.server.workers} workers. Memory doubling would mean about twice the PSS without it.")
     if not same:
         text += " The two runs differ in workers, flags or load: compare like with like."

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from typing import IO
 
 import psutil
 
@@ -48,7 +49,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     env: dict[str, str] | None = None
     proc: subprocess.Popen | None = None
-    log: object = None
+    log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -58,7 +59,7 @@ class ServerProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self, wait: str | None = "/healthz", timeout: float = 90.0) -> "ServerProcess":
+    def start(self, wait: str | None = "/healthz", timeout: float = 90.0) -> ServerProcess:
         """Launch; then wait until `wait` answers 200 (None: do not wait)."""
         self.log = tempfile.TemporaryFile()
         cmd = [sys.executable, "-m", "rembg_core", "serve", "--host", "127.0.0.1", "--port", str(self.port),
@@ -76,9 +77,11 @@ class ServerProcess:
         return self
 
     def workers(self) -> list[int]:
+        if not self.proc:
+            return []
         try:
             return [c.pid for c in psutil.Process(self.proc.pid).children()]
-        except (psutil.NoSuchProcess, AttributeError):
+        except psutil.NoSuchProcess:
             return []
 
     def tree(self) -> list[int]:
@@ -119,7 +122,7 @@ class ServerProcess:
             self.log = None
         return self.proc.returncode
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start() if self.proc is None else self
 
     def __exit__(self, *exc) -> None:

@@ -12,11 +12,12 @@ import os
 import threading
 import time
 
-from .. import models, session as sessions
+from .. import models
+from .. import session as sessions
 from ..errors import ModelError
 from ..idle import IdleReleaser, ReleaseEvent
 from ..imageio import encode
-from ..memory import rss
+from ..measure.sampling import rss
 from ..pipeline import remove
 from ..session import ModelSession, SessionConfig
 from . import metrics

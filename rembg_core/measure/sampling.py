@@ -8,10 +8,10 @@ import gc
 import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import Iterator
 
 import psutil
 
@@ -165,7 +165,7 @@ class MemoryTrace:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MemoryTrace":
+    def from_dict(cls, d: dict) -> MemoryTrace:
         return cls(
             samples=tuple(Sample(*s) for s in d.get("samples", ())),
             marks=tuple(Mark(*m) for m in d.get("marks", ())),
@@ -175,7 +175,7 @@ class MemoryTrace:
         )
 
 
-def _read_hwm() -> int | None:
+def read_hwm() -> int | None:
     """The kernel's peak RSS for this process (VmHWM), in bytes; None off Linux."""
     try:
         with open("/proc/self/status", "rb") as f:
@@ -231,7 +231,7 @@ class RssSampler:
         self._trace: MemoryTrace | None = None
 
     # -- lifecycle
-    def start(self) -> "RssSampler":
+    def start(self) -> RssSampler:
         if self._thread is not None:
             raise RuntimeError("sampler already started")
         if self.python_heap and not tracemalloc.is_tracing():
@@ -265,14 +265,14 @@ class RssSampler:
         if self._started_tracemalloc:
             tracemalloc.stop()
         peak = max(s.rss for s in samples)
-        hwm = _read_hwm() if self._hwm_reset else None
+        hwm = read_hwm() if self._hwm_reset else None
         if hwm is not None:
             peak = max(peak, hwm)
         self._trace = MemoryTrace(samples, marks, self._before, after, peak, t_end, self.interval,
                                   exact_peak=hwm is not None, py_heap_peak=py_peak)
         return self._trace
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -309,6 +309,11 @@ class RssSampler:
     def trace(self) -> MemoryTrace:
         """The finished trace (stops the sampler if it is still running)."""
         return self.stop()
+
+    def sample_count(self) -> int:
+        """Samples taken so far (while running)."""
+        with self._lock:
+            return len(self._samples)
 
     def current_peak(self) -> int:
         """Highest RSS sampled so far (while running)."""

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class ResultCache:
             if self._total is not None:
                 self._total -= size
 
-    def _miss(self) -> None:
+    def _miss(self) -> CacheEntry | None:
         self._count("misses")
         return None
 

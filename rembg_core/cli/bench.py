@@ -1,0 +1,69 @@
+"""`bench --image PATH`: the session-config sweep, each configuration in fresh processes, interleaved rounds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..atomic import atomic_write_bytes
+from ..errors import ImageLoadError
+from ..imageio import load_image
+from ..measure import report
+from ..measure.configs import config_set
+from ..measure.records import ProbeRecord
+from ..measure.sampling import MB
+from ..measure.sweep import sweep
+from .common import ExitCode, add_model_flag, cannot_write, error, model_ready, non_negative_int, positive_int
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure session configs, each in fresh processes")
+    p.add_argument("--image", required=True, metavar="PATH")
+    p.add_argument("--configs", choices=("flags", "full"), default="flags",
+                   help="flags: arena x mem pattern; full: also shrinkage, threads, extend strategy, malloc env")
+    p.add_argument("--rounds", type=positive_int, default=2,
+                   help="interleaved rounds: every config once per round, each time in a fresh process")
+    p.add_argument("--repeats", type=positive_int, default=3, help="measured images per process")
+    p.add_argument("--warmups", type=non_negative_int, default=2,
+                   help="unmeasured runs first (mem pattern allocates on the 2nd)")
+    p.add_argument("--max-size", type=positive_int, default=None)
+    add_model_flag(p)
+    p.add_argument("--timeout", type=positive_int, default=300, help="seconds per process before it is killed")
+    p.add_argument("--json", metavar="OUT", default=None, help="write all records as JSON")
+    p.add_argument("--csv", metavar="OUT", default=None, help="write the summary table as CSV")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        load_image(args.image, max_size=64)  # refuse a bad image here, not in every child
+    except ImageLoadError as exc:
+        error(args.image, exc)
+        return ExitCode.REFUSED
+    if not model_ready(args.model):
+        return ExitCode.UNAVAILABLE
+    configs = config_set(args.configs, args.model)
+    print(f"{len(configs)} configs × {args.rounds} rounds, each a fresh process with {args.warmups} warm-up(s) and "
+          f"{args.repeats} measured image(s)", file=sys.stderr)
+
+    def progress(done: int, total: int, r: ProbeRecord) -> None:
+        status = (f"{r.median_latency:.3f} s, peak {r.peak / MB:.0f} MB, retained {r.retained / MB:.0f} MB"
+                  if r.ok and r.median_latency is not None else f"failed: {r.reason}")
+        print(f"[{done}/{total}] {r.config.name}: {status}", file=sys.stderr, flush=True)
+
+    result = sweep(args.image, configs, max_size=args.max_size, repeats=args.repeats, warmups=args.warmups,
+                   rounds=args.rounds, timeout=args.timeout, progress=progress)
+    print(report.table(result))
+    print(result.recommendation.text)
+    for w in result.warnings:
+        print(f"warning: {w.message}")
+    for path, text in ((args.json, lambda: json.dumps(result.to_dict(), indent=1)),
+                       (args.csv, lambda: report.to_csv(result))):
+        if path:
+            try:
+                atomic_write_bytes(path, text().encode())
+            except OSError as exc:
+                error(path, cannot_write(exc))
+                return ExitCode.UNAVAILABLE
+    return ExitCode.OK if any(r.ok for r in result.records) else ExitCode.UNAVAILABLE

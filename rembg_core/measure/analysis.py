@@ -1,0 +1,225 @@
+"""From records to conclusions: per-config summaries with intervals, Pareto front, a recommendation
+that calls ties, and warnings as data."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from .configs import ProbeConfig
+from .records import SPREAD_WARN, ProbeRecord
+from .sampling import MB
+
+
+def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(low, high, coverage): a distribution-free interval for the median from order statistics.
+
+    The widest symmetric pair x(k), x(n−k+1) whose binomial coverage is still ≥ `level`; with too
+    few values to reach `level` it is (min, max) and `coverage` says what it really is.
+    """
+    xs = sorted(values)
+    n = len(xs)
+    if n == 0:
+        raise ValueError("no values")
+    if n == 1:
+        return xs[0], xs[0], 0.0
+
+    def coverage(k: int) -> float:  # P(x(k) <= median <= x(n-k+1)), k 1-based
+        tail = sum(math.comb(n, i) for i in range(k)) / 2 ** n
+        return 1.0 - 2.0 * tail
+
+    k = 1
+    while k + 1 <= n // 2 and coverage(k + 1) >= level:
+        k += 1
+    return xs[k - 1], xs[n - k], coverage(k)
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """One configuration over all its rounds: pooled latencies, medians of the memory figures."""
+
+    config: ProbeConfig
+    records: tuple[ProbeRecord, ...]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def ok_records(self) -> tuple[ProbeRecord, ...]:
+        return tuple(r for r in self.records if r.ok and r.latencies)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.ok_records)
+
+    @property
+    def reason(self) -> str:
+        return next((r.reason for r in self.records if not r.ok), "")
+
+    @property
+    def latencies(self) -> tuple[float, ...]:
+        return tuple(x for r in self.ok_records for x in r.latencies)
+
+    @property
+    def median_latency(self) -> float | None:
+        return statistics.median(self.latencies) if self.latencies else None
+
+    @property
+    def interval(self) -> tuple[float, float, float] | None:
+        return median_interval(self.latencies) if self.latencies else None
+
+    @property
+    def spread(self) -> float | None:
+        """(max − min) / median over every measured run; ≥ 0.10 means the figures are shaky."""
+        xs = self.latencies
+        if len(xs) < 2:
+            return None
+        return (max(xs) - min(xs)) / statistics.median(xs)
+
+    def _median(self, attr: str) -> float:
+        values = [getattr(r, attr) for r in self.ok_records]
+        return float(statistics.median(values)) if values else 0.0
+
+    @property
+    def retained(self) -> float:
+        return self._median("retained")
+
+    @property
+    def peak(self) -> float:
+        return self._median("peak")
+
+    @property
+    def baseline(self) -> float:
+        return self._median("baseline")
+
+    @property
+    def after(self) -> float:
+        return self._median("after")
+
+    @property
+    def after_trim(self) -> float:
+        return self._median("after_trim")
+
+    @property
+    def release_ratio(self) -> float | None:
+        values = [r.release_ratio for r in self.ok_records if r.release_ratio is not None]
+        return statistics.median(values) if values else None
+
+
+def summarize(records: Sequence[ProbeRecord]) -> tuple[ConfigSummary, ...]:
+    """Group records by configuration, in the order configurations first appear."""
+    groups: dict[ProbeConfig, list[ProbeRecord]] = {}
+    for r in records:
+        groups.setdefault(r.config, []).append(r)
+    return tuple(ConfigSummary(c, tuple(rs)) for c, rs in groups.items())
+
+
+def pareto_flags(summaries: Sequence[ConfigSummary]) -> tuple[bool, ...]:
+    """True for configs no other config beats on all of latency, retained and peak (lower is better)."""
+    def key(s: ConfigSummary) -> tuple[float, float, float]:
+        return (s.median_latency or 0.0, s.retained, s.peak)
+
+    ok = [s for s in summaries if s.ok]
+    out = []
+    for s in summaries:
+        k = key(s)
+        dominated = any(all(a <= b for a, b in zip(key(o), k)) and key(o) != k for o in ok if o is not s)
+        out.append(s.ok and not dominated)
+    return tuple(out)
+
+
+def faster(a: ConfigSummary, b: ConfigSummary) -> bool:
+    """`a` is faster than `b` only when their median intervals do not overlap."""
+    ia, ib = a.interval, b.interval
+    return ia is not None and ib is not None and ia[1] < ib[0]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The pick and why. `tied` are the configs whose speed could not be told from the fastest's."""
+
+    pick: ConfigSummary | None
+    fastest: ConfigSummary | None
+    leanest: ConfigSummary | None
+    tied: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str | None:
+        return self.pick.name if self.pick else None
+
+    @property
+    def text(self) -> str:
+        p = self.pick
+        if p is None or p.median_latency is None:
+            return "no configuration completed; nothing to recommend"
+        line = (f"recommended: {p.name} — {p.median_latency:.3f} s/image, retains {p.retained / MB:.0f} MB, "
+                f"peak {p.peak / MB:.0f} MB")
+        f = self.fastest
+        if f is not None and f is not p and f.median_latency is not None:
+            if p.name in self.tied:
+                line += f" (a tie on speed with the fastest, {f.name}, which retains {f.retained / MB:.0f} MB)"
+            else:
+                line += f" (faster: {f.name}, {f.median_latency:.3f} s, retains {f.retained / MB:.0f} MB)"
+        elif len(self.tied) > 1:
+            line += f" ({len(self.tied) - 1} other config(s) tie on speed; it keeps the least memory of them)"
+        return line
+
+
+def recommend(summaries: Sequence[ConfigSummary]) -> Recommendation:
+    """The config that retains least among those whose speed ties with the fastest's.
+
+    "Faster" needs non-overlapping intervals; everything that overlaps the fastest config's
+    interval is a tie, and among ties less retained memory wins (then the lower peak).
+    """
+    ok = [s for s in summaries if s.ok]
+    if not ok:
+        return Recommendation(None, None, None)
+    fastest = min(ok, key=lambda s: s.median_latency or 0.0)
+    tied = [s for s in ok if not faster(fastest, s)]
+    pick = min(tied, key=lambda s: (s.retained, s.peak, s.median_latency or 0.0))
+    leanest = min(ok, key=lambda s: (s.retained, s.median_latency or 0.0))
+    return Recommendation(pick, fastest, leanest, tuple(s.name for s in tied))
+
+
+WarningKind = Literal["failed", "noisy", "load"]
+
+
+@dataclass(frozen=True)
+class SweepWarning:
+    kind: WarningKind
+    message: str
+    configs: tuple[str, ...] = ()
+
+
+def sweep_warnings(summaries: Sequence[ConfigSummary], records: Sequence[ProbeRecord]) -> tuple[SweepWarning, ...]:
+    out = [SweepWarning("failed", f"{s.name}: failed — {s.reason}", (s.name,)) for s in summaries if not s.ok]
+    noisy = [s for s in summaries if s.ok and s.spread is not None and s.spread >= SPREAD_WARN]
+    if noisy:
+        worst = max(noisy, key=lambda s: s.spread or 0.0)
+        out.append(SweepWarning(
+            "noisy", f"latencies varied by {SPREAD_WARN:.0%} or more in {len(noisy)} of {len(summaries)} configs "
+            f"(worst {worst.spread:.0%}, {worst.name}): speed differences inside the intervals are ties",
+            tuple(s.name for s in noisy)))
+    loads = [r.meta["loadavg"][0] for r in records if r.ok and r.meta.get("loadavg")]
+    cpus = next((r.meta.get("cpu_count") for r in records if r.ok and r.meta.get("cpu_count")), None)
+    if loads and cpus and max(loads) > 0.5 * cpus:
+        out.append(SweepWarning("load", f"load average up to {max(loads):.1f} on {cpus} CPUs while measuring: "
+                                        "latencies include contention"))
+    return tuple(out)
+
+
+def rss_drift(rss_values: Sequence[int], warmup: int = 5, window: int = 10) -> float | None:
+    """Relative RSS growth over a batch after warm-up: median of the last `window` values over
+    the median of the first `window` after `warmup`, minus 1. Near 0 means no leak; None when
+    the batch is too short to tell."""
+    values = list(rss_values)[warmup:]
+    if len(values) < 2 * min(window, 2):
+        return None
+    window = min(window, len(values) // 2)
+    first = sorted(values[:window])[window // 2]
+    last = sorted(values[-window:])[window // 2]
+    return last / first - 1.0 if first else None

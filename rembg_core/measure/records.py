@@ -1,0 +1,128 @@
+"""Measured results as data: one child's record, and its JSON form (schema-versioned)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from .configs import ProbeConfig
+from .sampling import MemoryTrace, release_ratio
+
+SCHEMA = "rembg-lab/bench/2"
+SPREAD_WARN = 0.10  # (max - min) / median of the repeats
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """One configuration measured in one fresh child process.
+
+    RSS figures are bytes. `baseline` is RSS after the session loaded and before any image;
+    `after` is RSS after the last repeat; `peak` is the kernel's high-water mark of the child (VmHWM,
+    exact; ru_maxrss only where /proc is missing, since Linux carries it across fork+exec).
+    """
+
+    config: ProbeConfig
+    image: str
+    ok: bool
+    reason: str = ""
+    max_size: int | None = None
+    repeats: int = 0
+    warmups: int = 0
+    latencies: tuple[float, ...] = ()  # seconds, bytes in → RGBA image out, per measured repeat
+    stages: dict[str, float] = field(default_factory=dict, compare=False)  # median seconds per stage
+    start_rss: int = 0  # after imports, before the session
+    baseline: int = 0
+    after: int = 0
+    after_trim: int = 0  # after gc + malloc_trim: what the process could give back without dropping the session
+    peak: int = 0
+    load_seconds: float = 0.0
+    wall: float = 0.0  # the child's whole life, seconds
+    returncode: int | None = None
+    trace: MemoryTrace | None = field(default=None, compare=False, repr=False)
+    meta: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def median_latency(self) -> float | None:
+        return statistics.median(self.latencies) if self.latencies else None
+
+    @property
+    def spread(self) -> float | None:
+        """(max − min) / median of the repeats; ≥ 0.10 means the figures are shaky."""
+        if len(self.latencies) < 2:
+            return None
+        return (max(self.latencies) - min(self.latencies)) / statistics.median(self.latencies)
+
+    @property
+    def retained(self) -> int:
+        """after − baseline: what the runs left resident (the arena, mostly)."""
+        return self.after - self.baseline
+
+    @property
+    def growth(self) -> int:
+        """peak − baseline."""
+        return self.peak - self.baseline
+
+    @property
+    def release_ratio(self) -> float | None:
+        return release_ratio(self.baseline, self.peak, self.after)
+
+    def to_dict(self) -> dict:
+        return {
+            "config": self.config.to_dict(), "image": self.image, "ok": self.ok, "reason": self.reason,
+            "max_size": self.max_size, "repeats": self.repeats, "warmups": self.warmups,
+            "latencies": list(self.latencies), "median_latency": self.median_latency, "spread": self.spread,
+            "stages": dict(self.stages), "start_rss": self.start_rss, "baseline": self.baseline,
+            "after": self.after, "after_trim": self.after_trim, "peak": self.peak,
+            "retained": self.retained, "growth": self.growth, "release_ratio": self.release_ratio,
+            "load_seconds": self.load_seconds, "wall": self.wall, "returncode": self.returncode,
+            "trace": self.trace.to_dict() if self.trace else None, "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProbeRecord:
+        return cls(
+            config=ProbeConfig.from_dict(d["config"]), image=d["image"], ok=bool(d["ok"]),
+            reason=d.get("reason", ""), max_size=d.get("max_size"), repeats=int(d.get("repeats", 0)),
+            warmups=int(d.get("warmups", 0)), latencies=tuple(d.get("latencies", ())),
+            stages=dict(d.get("stages") or {}), start_rss=int(d.get("start_rss", 0)),
+            baseline=int(d.get("baseline", 0)), after=int(d.get("after", 0)),
+            after_trim=int(d.get("after_trim", 0)), peak=int(d.get("peak", 0)),
+            load_seconds=float(d.get("load_seconds", 0.0)), wall=float(d.get("wall", 0.0)),
+            returncode=d.get("returncode"),
+            trace=MemoryTrace.from_dict(d["trace"]) if d.get("trace") else None, meta=dict(d.get("meta") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class IdleRecord:
+    """A burst through IdleReleaser, an idle stretch past its limit, then one more request."""
+
+    config: ProbeConfig
+    image: str
+    ok: bool
+    reason: str = ""
+    idle_after: float = 0.0
+    idle_wait: float = 0.0
+    latencies: tuple[float, ...] = ()  # the burst
+    first_after_idle: float = 0.0  # includes re-creating the session
+    baseline: int = 0
+    busy_rss: int = 0  # at the end of the burst
+    idle_rss: int = 0  # after idling past the limit
+    peak: int = 0
+    releases: int = 0
+    trace: MemoryTrace | None = field(default=None, compare=False, repr=False)
+    meta: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def burst_latency(self) -> float | None:
+        """Median of the burst after its first request (which builds the session)."""
+        steady = self.latencies[2:] or self.latencies
+        return statistics.median(steady) if steady else None
+
+    def to_dict(self) -> dict:
+        return {"config": self.config.to_dict(), "image": self.image, "ok": self.ok, "reason": self.reason,
+                "idle_after": self.idle_after, "idle_wait": self.idle_wait, "latencies": list(self.latencies),
+                "burst_latency": self.burst_latency, "first_after_idle": self.first_after_idle,
+                "baseline": self.baseline, "busy_rss": self.busy_rss, "idle_rss": self.idle_rss,
+                "peak": self.peak, "releases": self.releases,
+                "trace": self.trace.to_dict() if self.trace else None, "meta": self.meta}
