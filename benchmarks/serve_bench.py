@@ -36,6 +36,8 @@ OURS = {
     "ours, 1 worker": ["--workers", "1", "--max-inflight", "1", "--max-queue", "16", "--idle-seconds", str(IDLE)],
     "ours, 2 workers": ["--workers", "2", "--threads", "1", "--max-inflight", "1", "--max-queue", "16",
                         "--idle-seconds", str(IDLE)],
+    "ours, 2 workers, arena off": ["--workers", "2", "--threads", "1", "--no-arena", "--max-inflight", "1",
+                                   "--max-queue", "16", "--idle-seconds", str(IDLE)],
 }
 
 
@@ -202,7 +204,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64])
     ap.add_argument("--after", type=float, default=60.0, help="seconds of sampling after the load")
-    ap.add_argument("--servers", nargs="+", default=["rembg s", *OURS])
+    ap.add_argument("--servers", nargs="+", default=["rembg s", "ours, 1 worker", "ours, 2 workers"],
+                    choices=["rembg s", *OURS])
     ap.add_argument("--guard-gb", type=float, default=12.0, help="kill a server whose tree RSS passes this")
     ap.add_argument("--preload-study", action="store_true")
     ap.add_argument("--burst", type=int, default=16)
