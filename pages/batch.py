@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import streamlit as st
 from PIL import Image
 
 from pages import common
-from rembg_core import charts, limits, preview, samples
+from rembg_core import charts, distributed, limits, preview, samples
 from rembg_core.batch import (
     BatchLimitError,
     BatchLimits,
@@ -26,7 +27,8 @@ from rembg_core.batch import (
     zip_writer,
 )
 from rembg_core.batch.cache import ResultCache
-from rembg_core.errors import ModelError
+from rembg_core.distributed import report as ray_report
+from rembg_core.errors import ModelError, RembgCoreError
 from rembg_core.measure.analysis import rss_drift
 
 LIMITS = BatchLimits(max_items=limits.LIMITS.max_ui_batch_items)
@@ -50,6 +52,7 @@ class BatchRun:
     seconds: float
     label: str
     cache_line: str | None
+    engine: str = "local"
 
     @property
     def errors(self) -> list[dict]:
@@ -94,7 +97,7 @@ def inputs(source: str) -> list[tuple]:
     return [(u.name, u.getvalue) for u in uploads]  # read one at a time, when the batch reaches it
 
 
-def options() -> tuple[RemoveOptions, bool, bool]:
+def options() -> tuple[RemoveOptions, bool, bool, str, str]:
     c1, c2, c3, c4, c5 = st.columns(5)
     only_mask = c1.toggle("Only the mask", key="batch_only_mask")
     post = c2.toggle("Post-process mask", key="batch_post")
@@ -107,8 +110,19 @@ def options() -> tuple[RemoveOptions, bool, bool]:
                               help=f"Pipelined keeps up to {LIMITS.max_in_flight} images in memory, serial one. "
                                    "On 2 cores with ONNX Runtime's default thread spinning both are equally fast "
                                    "(docs/BENCHMARKS.md, Batch).")
+        engine = st.radio("Engine", ["local", "Ray"], horizontal=True, key="batch_engine",
+                          help="Ray: Ray Data actors, one session each (docs/DISTRIBUTED.md); outputs are the "
+                               "same bytes as local.")
+        address = ""
+        if engine == "Ray":
+            if not distributed.ray_available():
+                st.warning("Ray is not installed on this server: `pip install -e .[ray]`.", icon=":material/warning:")
+            address = st.text_input("Ray address", key="batch_ray_address",
+                                    placeholder="auto, HOST:PORT or ray://HOST:PORT",
+                                    help="Blank: a local cluster on this machine, started for the batch and "
+                                         "shut down after.")
     return (RemoveOptions(max_size=common.settings().max_size, only_mask=only_mask, post_process_mask=post,
-                          crop=crop, format=fmt), use_cache, pipelined)
+                          crop=crop, format=fmt), use_cache, pipelined, engine, address.strip())
 
 
 def run(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, use_cache: bool,
@@ -156,6 +170,48 @@ def run(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, us
                     cache_line)
 
 
+def run_ray(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, use_cache: bool,
+            address: str) -> BatchRun | None:
+    """The same batch on Ray Data actors (rembg_core.distributed); the same table and zip."""
+    try:
+        sources = distributed.expand(entries, LIMITS)
+    except BatchLimitError as exc:
+        st.error(f"**{len(entries)} files**: {exc}", icon=":material/error:")
+        return None
+    if not sources:
+        st.warning("No images found in what was uploaded (zips: only image files are read).")
+        return None
+    bar = st.progress(0.0, text=f"Starting Ray… 0 / {len(sources)}")
+    rows, rss, statuses = [], [], []
+
+    def on_row(r: distributed.ManifestRow, fresh: bool) -> None:
+        rows.append(ray_report.status_row(r, fresh))
+        rss.append(r.peak_rss)
+        statuses.append({"cache hit": "cached"}.get(rows[-1]["status"], rows[-1]["status"]))
+        bar.progress(len(rows) / len(sources), text=f"{len(rows)} / {len(sources)} — {r.input}")
+
+    job_dir = Path(tempfile.mkdtemp(prefix="rembg-lab-ray-"))
+    try:
+        spec = distributed.JobSpec(out=job_dir, config=settings.config, options=opts, limits=LIMITS,
+                                   address=address or None, cache_dir=str(CACHE_DIR) if use_cache else None,
+                                   progress_bars=False)
+        summary = distributed.run_job(sources, spec, on_row)
+        zip_path, thumbs = new_zip_path(), []
+        with zip_writer(zip_path) as add:
+            for name, data in ray_report.outputs(summary.rows, job_dir):
+                add(name, data)
+                if len(thumbs) < MAX_THUMBS:
+                    thumbs.append((name, thumbnail(data)))
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        bar.empty()
+    p = summary.plan
+    label = (f"{settings.config.label()} on Ray: {p.actors} actors × {p.threads} threads, "
+             f"{summary.cluster.nodes} node(s)")
+    return BatchRun(rows, thumbs, rss, statuses, zip_path, summary.seconds, label,
+                    "Result cache on (shared with local runs)." if use_cache else None, engine="Ray")
+
+
 def show(b: BatchRun) -> None:
     n = len(b.rows)
     ok = sum(s != "error" for s in b.statuses)
@@ -178,8 +234,9 @@ def show(b: BatchRun) -> None:
         st.download_button("Download all results (zip)", functools.partial(b.zip_path.read_bytes),
                            "rembg-lab-batch.zip", "application/zip", key="batch_zip", on_click="ignore",
                            icon=":material/download:", type="primary")
-    st.caption(f"{b.label}. RSS is this whole server process (shared with other users), after each item. "
-               + (b.cache_line or "Result cache off."))
+    rss_note = ("RSS is the peak of the Ray actor that ran each item." if b.engine == "Ray" else
+                "RSS is this whole server process (shared with other users), after each item.")
+    st.caption(f"{b.label}. {rss_note} " + (b.cache_line or "Result cache off."))
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.batch_rss(b.rss, b.statuses, warmup=min(WARMUP, n), drift=drift), key="batch_rss_chart")
     right.dataframe(b.rows, hide_index=True, height=380, column_config={
@@ -207,7 +264,7 @@ if source == "Upload":
                      "nested archives, unsafe paths and dotfiles are refused or skipped.")
 else:
     st.toggle("Add a damaged file, to see how a refusal looks", value=True, key="batch_damaged")
-opts, use_cache, pipelined = options()
+opts, use_cache, pipelined, engine, address = options()
 entries = inputs(source)
 if not entries:
     st.info("Upload images or a zip (or pick the sample set) to run a batch.", icon=":material/upload:")
@@ -216,9 +273,15 @@ if not entries:
 if st.button(f"Remove backgrounds of {len(entries)} file{'s' if len(entries) != 1 else ''}", type="primary",
              key="batch_run", icon=":material/play_arrow:"):
     try:
-        done = run(entries, opts, settings, use_cache, pipelined)
+        if engine == "Ray":
+            done = run_ray(entries, opts, settings, use_cache, address)
+        else:
+            done = run(entries, opts, settings, use_cache, pipelined)
     except ModelError as exc:
         common.show_error(settings.config.model, exc)
+        st.stop()
+    except RembgCoreError as exc:  # Ray missing, the cluster unreachable, actors that could not start
+        common.show_error(address or "Ray", exc)
         st.stop()
     if done is not None:
         st.session_state["batch_last"] = done

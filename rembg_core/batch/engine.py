@@ -324,3 +324,10 @@ def _pipelined(engine: _Engine, works: Iterator[_Work], max_in_flight: int) -> G
         stop.set()
         for t in threads:
             t.join(timeout=5)
+
+
+# Public names for other engines over the same per-item work (rembg_core.distributed runs the
+# engine inside Ray actors and names outputs on its driver, exactly as run_batch does).
+Engine = _Engine
+Work = _Work
+failure_reason = _reason

@@ -213,3 +213,6 @@ def collect(inputs: Iterable[BatchInput], limits: BatchLimits = BatchLimits()) -
     if len(items) > limits.max_items:
         raise BatchLimitError(f"more than {limits.max_items} images in one batch")
     return items
+
+
+read_file = _read_file  # public for rembg_core.distributed: its actors read local files with the same reasons

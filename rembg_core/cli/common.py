@@ -100,15 +100,15 @@ def add_session_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     add_model_flag(p)
     p.add_argument("--arena", dest="arena", action=argparse.BooleanOptionalAction, default=True,
                    help="ONNX Runtime enable_cpu_mem_arena (default: on)")
-    p.add_argument("--mem-pattern", dest="mem_pattern", action=argparse.BooleanOptionalAction, default=True,
-                   help="ONNX Runtime enable_mem_pattern (default: on)")
+    p.add_argument("--mem-pattern", dest="mem_pattern", action=argparse.BooleanOptionalAction, default=None,
+                   help="ONNX Runtime enable_mem_pattern (default: on; off with remove --engine ray)")
     p.add_argument("--arena-shrinkage", action="store_true",
                    help="give the arena back after every run (RunOptions memory.enable_memory_arena_shrinkage)")
     p.add_argument("--threads", type=non_negative_int, default=0, help="intra-op threads (0 = one per core)")
 
 
 def session_config(args: argparse.Namespace) -> SessionConfig:
-    return SessionConfig(model=args.model, enable_cpu_mem_arena=args.arena, enable_mem_pattern=args.mem_pattern,
+    return SessionConfig(model=args.model, enable_cpu_mem_arena=args.arena, enable_mem_pattern=args.mem_pattern is not False,
                          arena_shrinkage=args.arena_shrinkage, intra_op_num_threads=args.threads)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_bytes
 from ..batch import BatchLimitError, ItemResult, RemoveOptions, ResultCache, collect, run_batch, zip_writer
+from ..distributed import cli as distributed_cli
 from ..errors import ImageLoadError, ModelError
 from ..imageio import encode
 from ..measure.sampling import MB
@@ -50,10 +51,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-max-mb", type=positive_int, default=512, metavar="MB", help="cache size cap")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress line on stderr (default: when stderr is a terminal)")
+    distributed_cli.add_arguments(p)  # --engine ray and its flags
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        return distributed_cli.run(args)
     config = session_config(args)
     out = Path(args.output)
     single_file = (len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
