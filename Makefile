@@ -6,10 +6,16 @@ MODEL  := models/u2netp.onnx
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: run test test-fast lint install install-dev model chromium bench clean
+.PHONY: run serve test test-fast lint install install-dev model chromium bench clean
 
 run: install model
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+# The HTTP service (gunicorn, uvicorn workers, --preload) on the embedded default model.
+SERVE_PORT ?= 7000
+WORKERS    ?= 2
+serve: install model
+	$(PY) -m rembg_core serve --host $(HOST) --port $(SERVE_PORT) --workers $(WORKERS)
 
 test: install-dev model chromium
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, models, quality, remove, watermark
+from . import bench, load, models, quality, remove, serve, watermark
 from .common import ExitCode
 
-SUBCOMMANDS = (remove, models, watermark, bench, quality)
+SUBCOMMANDS = (remove, models, watermark, bench, quality, serve, load)
 
 
 def build_parser() -> argparse.ArgumentParser:
