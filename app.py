@@ -93,6 +93,7 @@ PAGES = [
     st.Page("pages/watermark.py", title="Watermark", icon=":material/branding_watermark:"),
     st.Page("pages/memory_lab.py", title="Memory Lab", icon=":material/memory:"),
     st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
+    st.Page("pages/serving_lab.py", title="Serving Lab", icon=":material/dns:"),
 ]
 
 

@@ -7,17 +7,23 @@ import json
 import streamlit as st
 
 from pages import common
-from rembg_core import charts
+from rembg_core import charts, models
+from rembg_core.errors import ImageLoadError, ModelError
+from rembg_core.imageio import load_image
 from rembg_core.measure import report
-from rembg_core.measure.configs import config_set
+from rembg_core.measure.configs import ProbeConfig, config_set
 from rembg_core.measure.records import ProbeRecord
 from rembg_core.measure.sampling import MB
 from rembg_core.measure.sweep import SweepResult, sweep
+from rembg_core.quantize import quality
 
 RESULT = "bench_result"
 TABLE = {"config": ("config", 200), "runs": ("runs", 44), "median_s": ("median s", 66), "ci_low_s": ("95% low", 62),
          "ci_high_s": ("95% high", 66), "spread": ("spread", 56), "peak_mb": ("peak MB", 64),
          "retained_mb": ("retained MB", 84), "release_ratio": ("release", 62), "pareto": ("Pareto", 56)}
+AGREEMENT = "bench_agreement"
+QUALITY = "bench_quality"
+PRECISIONS = {"u2netp": "fp32", "u2netp-int8": "int8"}
 
 
 def chart_records(result: SweepResult) -> list[dict]:
@@ -25,9 +31,33 @@ def chart_records(result: SweepResult) -> list[dict]:
             for s, p in zip(result.summaries, result.pareto) if s.ok]
 
 
+def precision_configs(kind: str, model_names: list[str]) -> list[ProbeConfig]:
+    """The sweep's configurations once per model; with two precisions each label says which."""
+    if len(model_names) == 1:
+        return config_set(kind, model_names[0])
+    return [ProbeConfig.from_dict({**c.to_dict(), "name": f"{PRECISIONS.get(name, name)} · {c.name}"})
+            for name in model_names for c in config_set(kind, name)]
+
+
+def fetch_with_bar(name: str) -> bool:
+    """The model ready (the int8 one is built on first use, with its steps on the bar); False with an error."""
+    if models.is_available(name):
+        return True
+    bar = st.progress(0.0, text=f"Preparing model {name}…")
+    try:
+        models.fetch(name, lambda message, done, total: bar.progress(min(1.0, done / total) if total else 0.0,
+                                                                     text=message))
+    except ModelError as exc:
+        st.error(f"**{name}**: the model is unavailable: {exc}")
+        return False
+    finally:
+        bar.empty()
+    return True
+
+
 def run_sweep(picked: common.Picked, kind: str, rounds: int, repeats: int, warmups: int, max_size: int | None,
-              model: str) -> SweepResult:
-    configs = config_set(kind, model)
+              model_names: list[str]) -> SweepResult:
+    configs = precision_configs(kind, model_names)
     bar = st.progress(0.0, text=f"Measuring {len(configs)} configurations × {rounds} rounds, each in a fresh process…")
 
     def progress(done: int, total: int, record: ProbeRecord) -> None:
@@ -64,6 +94,11 @@ def show(result: SweepResult) -> None:
                                     st.column_config.CheckboxColumn(label, width=w) if k == "pareto" else
                                     st.column_config.NumberColumn(label, width=w))
                                 for k, (label, w) in TABLE.items()})
+    agreement = st.session_state.get(AGREEMENT)
+    if agreement is not None:
+        st.caption(f"Mask agreement, int8 vs fp32, on this image (measured with the sweep): IoU at 0.5 "
+                   f"**{agreement.iou:.4f}**, mean |Δα| **{agreement.mean_abs_delta:.2f}** levels "
+                   f"(max {agreement.max_abs_delta}). Latency and memory above, agreement here: the trade-off.")
     base = "rembg-lab-sweep"
     c1, c2 = st.columns(2)
     c1.download_button("Download CSV", report.to_csv(result), f"{base}.csv", "text/csv", key="bench_csv",
@@ -98,12 +133,25 @@ warmups = c4.slider("Warm-ups", 0, 3, 2, key="bench_warmups",
 max_size = c5.select_slider("max_size", common.MAX_SIZE_CHOICES, value=0, key="bench_max_size",
                             format_func=common.max_size_label)
 settings = common.settings()
+chosen = st.multiselect("Precision", list(PRECISIONS),
+                        default=[settings.config.model] if settings.config.model in PRECISIONS else [],
+                        key="bench_precision", format_func=lambda n: f"{PRECISIONS[n]} ({n})",
+                        help="Both: every configuration runs once per model, and the int8 mask is compared "
+                             "with the fp32 one on this image.")
 if st.button("Run the sweep", type="primary", icon=":material/speed:", key="bench_run"):
+    model_names = chosen or [settings.config.model]
     if picked is None:
         st.warning("Pick a sample or upload an image first.")
-    else:
+    elif all(fetch_with_bar(n) for n in model_names):
         st.session_state[RESULT] = run_sweep(picked, kind, rounds, repeats, warmups, int(max_size) or None,
-                                             settings.config.model)
+                                             model_names)
+        st.session_state[AGREEMENT] = None
+        if set(PRECISIONS) <= set(model_names):
+            try:
+                rgb = load_image(picked.data, max_size=int(max_size) or None).rgb
+                st.session_state[AGREEMENT] = quality.side_by_side(rgb)[3]
+            except ImageLoadError as exc:
+                st.error(f"**{picked.name}**: {exc}")
 
 with st.expander("Open a saved sweep"):
     loaded = st.file_uploader("A sweep saved as JSON, from here or `python -m rembg_core bench --json`",
@@ -120,3 +168,38 @@ if result is None:
             icon=":material/speed:")
 else:
     show(result)
+
+
+def show_quality(result: quality.QualityReport, worst: tuple) -> None:
+    failures = result.failures()
+    verdict = "passes the gate" if not failures else "fails the gate: " + "; ".join(failures)
+    (st.success if not failures else st.error)(
+        f"Mean IoU **{result.mean_iou:.4f}**, worst **{result.worst.iou:.4f}** ({result.worst.name}), "
+        f"mean |Δα| **{result.mean_abs_delta:.2f}** levels: {verdict} (mean IoU ≥ {quality.GATE_MEAN_IOU}, "
+        f"worst ≥ {quality.GATE_WORST_IOU}, mean |Δα| ≤ {quality.GATE_MEAN_ABS_DELTA:g}).")
+    st.dataframe([{"photo": p.name, "size": f"{p.size[0]}×{p.size[1]}", "IoU at 0.5": round(p.iou, 4),
+                   "mean |Δα| (levels)": round(p.mean_abs_delta, 3), "max |Δα|": p.max_abs_delta}
+                  for p in result.photos], hide_index=True, width="stretch")
+    ref, cand, diff = worst
+    st.markdown(f"**Worst case: {result.worst.name}**")
+    c1, c2, c3 = st.columns(3)
+    c1.image(ref, caption="fp32 mask", width="stretch")
+    c2.image(cand, caption="int8 mask", width="stretch")
+    c3.image(diff, caption="|difference| × 4", width="stretch")
+
+
+st.divider()
+st.subheader("Quality: int8 against fp32")
+st.caption("Per photo: IoU of the two masks at 0.5 and the mean alpha difference, on photos never used to "
+           "calibrate the int8 model: held out from scikit-image's set, the two drawn scenes, and rembg's test "
+           "fixtures when they are beside the project.")
+if st.button("Measure quality", icon=":material/compare:", key="bench_quality_run"):
+    if fetch_with_bar("u2netp") and fetch_with_bar("u2netp-int8"):
+        photos = quality.default_photos()
+        bar = st.progress(0.0, text="Comparing masks…")
+        measured = quality.measure(photos, progress=lambda done, total, name: bar.progress(
+            done / total, text=f"{done}/{total} {name}"))
+        bar.empty()
+        st.session_state[QUALITY] = (measured, quality.side_by_side(dict(photos)[measured.worst.name]())[:3])
+if st.session_state.get(QUALITY) is not None:
+    show_quality(*st.session_state[QUALITY])

@@ -1,7 +1,8 @@
 """`python -m rembg_core` / `rembg-lab`: one module per subcommand, each with `add_parser` and `run`.
 
 Exit codes are one table for every command (common.ExitCode): 0 all well; 1 the model or an
-output could not be had; 2 usage; 3 some input was refused, after every other input was processed.
+output could not be had; 2 usage; 3 some input was refused, after every other input was processed;
+4 (quality) the model is below the quality gate.
 A refused input prints one line on stderr, `error: <path>: <reason>`, never a traceback.
 """
 
@@ -10,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, claims, models, remove, watermark
+from . import bench, claims, load, models, quality, remove, serve, watermark
 from .common import ExitCode
 
-SUBCOMMANDS = (remove, models, watermark, bench, claims)
+SUBCOMMANDS = (remove, models, watermark, bench, quality, serve, load, claims)
 
 
 def build_parser() -> argparse.ArgumentParser:

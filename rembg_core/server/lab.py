@@ -1,0 +1,166 @@
+"""The Serving Lab's engine (the dashboard page is a thin script over it): one server at a time,
+started as a child process on a free loopback port, a bounded load against it, and the memory of
+every process in its tree sampled while it runs. Results are frozen records kept for A/B.
+
+At most one server per process: starting another stops the first, and an atexit hook plus the
+server's own watch on its parent (`--exit-with`) stop it when the dashboard exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from dataclasses import dataclass
+
+from ..load import LoadResult, LoadRun, LoadSpec
+from ..load.tree import TreeSample, TreeSampler
+from ..session import SessionConfig
+from .process import ServerProcess, get_json
+
+
+@dataclass(frozen=True)
+class LabServer:
+    """What a lab server was started with."""
+
+    workers: int = 1
+    preload: bool = True
+    session: SessionConfig = SessionConfig()
+    max_size: int = 1600
+    max_inflight: int = 1
+    max_queue: int = 4
+    idle_seconds: float = 60.0
+
+    def args(self) -> list[str]:
+        s = self.session
+        return ["--workers", str(self.workers), "--preload" if self.preload else "--no-preload",
+                "--model", s.model, "--arena" if s.enable_cpu_mem_arena else "--no-arena",
+                "--mem-pattern" if s.enable_mem_pattern else "--no-mem-pattern",
+                *(["--arena-shrinkage"] if s.arena_shrinkage else []), "--threads", str(s.intra_op_num_threads),
+                "--max-size", str(self.max_size), "--max-inflight", str(self.max_inflight),
+                "--max-queue", str(self.max_queue), "--idle-seconds", str(self.idle_seconds)]
+
+    def label(self) -> str:
+        return (f"{self.workers} worker{'s' if self.workers > 1 else ''}, preload {'on' if self.preload else 'off'}, "
+                f"{self.session.label().split(': ', 1)[-1]}, K={self.max_inflight} Q={self.max_queue}, "
+                f"max_size {self.max_size}")
+
+
+@dataclass(frozen=True)
+class LabRecord:
+    """One load run: the server it hit, the load, what came back and the tree's memory throughout."""
+
+    number: int
+    server: LabServer
+    result: LoadResult
+    memory: tuple[TreeSample, ...]
+
+    def peak_pss(self) -> int | None:
+        values = [s.pss for s in self.memory if s.pss is not None]
+        return max(values) if values else None
+
+    def end_pss(self) -> int | None:
+        return next((s.pss for s in reversed(self.memory) if s.pss is not None), None)
+
+    def row(self) -> dict:
+        r, MB = self.result, 1024 * 1024
+        fmt = lambda v: None if v is None else round(v, 3)  # noqa: E731
+        peak_pss, end_pss = self.peak_pss(), self.end_pss()
+        return {"run": self.number, "server": self.server.label(), "clients": r.concurrency,
+                "requests": len(r.samples), "ok/s": round(r.throughput, 2), "p50 s": fmt(r.p50),
+                "p95 s": fmt(r.p95), "p99 s": fmt(r.p99),
+                "status": ", ".join(f"{k}: {v}" for k, v in r.status_counts.items()),
+                "peak tree RSS MB": round(max((s.rss for s in self.memory), default=0) / MB),
+                "peak tree PSS MB": None if peak_pss is None else round(peak_pss / MB),
+                "end tree PSS MB": None if end_pss is None else round(end_pss / MB)}
+
+
+class ServingLab:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.server: ServerProcess | None = None
+        self.spec: LabServer | None = None
+        self.sampler: TreeSampler | None = None
+        self.load: LoadRun | None = None
+        self.records: list[LabRecord] = []
+        atexit.register(self.stop)
+
+    def start(self, spec: LabServer) -> ServerProcess:
+        """Stop whatever runs, start `spec`, wait until every worker can answer."""
+        with self._lock:
+            self._stop_locked()
+            server = ServerProcess(spec.args())
+            server.start(wait="/readyz")
+            self.server, self.spec = server, spec
+            assert server.proc is not None
+            self.sampler = TreeSampler(server.proc.pid, interval=0.5, full=True).start()
+            return server
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
+        if self.load is not None:
+            self.load.stop()
+            self.load = None
+        if self.sampler is not None:
+            self.sampler.stop()
+            self.sampler = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    @property
+    def running(self) -> bool:
+        return self.server is not None and self.server.proc is not None and self.server.proc.poll() is None
+
+    def ready(self) -> dict:
+        return get_json(self.server.url + "/readyz")[1] if self.server and self.running else {}
+
+    def run_load(self, images: tuple[tuple[str, bytes], ...], concurrency: int, requests: int | None,
+                 duration: float | None = None) -> LoadRun:
+        """A bounded load: `requests` in total, or as many as fit in `duration` seconds."""
+        if not self.server or not self.running:
+            raise RuntimeError("start a server first")
+        spec = LoadSpec(self.server.url + "/api/remove", images, concurrency, requests, duration, timeout=300)
+        self.load = LoadRun(spec).start()
+        return self.load
+
+    def finish(self, run: LoadRun, since: float) -> LabRecord:
+        """Wait for `run`, file it with the tree's memory samples taken since `since` (sampler time)."""
+        result = run.wait()
+        assert self.spec is not None, "a load runs against a started server"
+        memory = tuple(s for s in self.sampler.samples() if s.t >= since) if self.sampler else ()
+        record = LabRecord(len(self.records) + 1, self.spec, result, memory)
+        self.records.append(record)
+        self.load = None
+        return record
+
+    def now(self) -> float:
+        """The sampler's clock, to mark where a load starts."""
+        samples = self.sampler.samples() if self.sampler else []
+        return samples[-1].t if samples else 0.0
+
+
+def preload_verdict(records: list[LabRecord]) -> str | None:
+    """The article says --preload stops memory doubling. Compare the latest runs with ≥ 2 workers,
+    preload on vs off, same flags and load: total PSS of the tree at its peak. None until both exist."""
+    latest: dict[bool, LabRecord] = {}
+    for rec in records:
+        if rec.server.workers >= 2 and rec.peak_pss():
+            latest[rec.server.preload] = rec
+    if len(latest) < 2:
+        return None
+    on, off = latest[True], latest[False]
+    on_pss, off_pss = on.peak_pss() or 0, off.peak_pss() or 1
+    same = (on.server.workers == off.server.workers and on.server.session == off.server.session
+            and on.result.concurrency == off.result.concurrency)
+    MB = 1024 * 1024
+    saved = off_pss - on_pss
+    text = (f"Peak tree PSS with preload {on_pss / MB:.0f} MB (run #{on.number}) vs without "
+            f"{off_pss / MB:.0f} MB (run #{off.number}): preload "
+            f"{'saved' if saved >= 0 else 'cost'} {abs(saved) / MB:.0f} MB ({abs(saved) / off_pss:.0%}) "
+            f"with {on.server.workers} workers. Memory doubling would mean about twice the PSS without it.")
+    if not same:
+        text += " The two runs differ in workers, flags or load: compare like with like."
+    return text

@@ -1,0 +1,109 @@
+"""One worker's live state: readiness, the idle releaser over the shared session cache, admission.
+
+Built inside the worker (the app's lifespan), never in gunicorn's master: threads do not survive
+fork, and neither do ONNX Runtime's intra-op threads (a session built before fork ran at half speed
+in the child when measured), so `preload` verifies and loads the model in the master to fail fast
+and share the imported code, then drops that session; each worker builds its own on start.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from .. import models
+from .. import session as sessions
+from ..errors import ModelError
+from ..idle import IdleReleaser, ReleaseEvent
+from ..imageio import encode
+from ..measure.sampling import rss
+from ..pipeline import remove
+from ..session import ModelSession, SessionConfig
+from . import metrics
+from .admission import Admission
+from .config import ServerConfig
+from .options import RemoveOptions
+
+RECHECK_SECONDS = 5.0  # a worker that is not ready looks at the model again at most this often
+
+
+def load_verified(config: SessionConfig) -> ModelSession:
+    """The shared session, the file verified first; raises ModelError. Never fetches or deletes
+    (session.get_session would remove a damaged file and download another: not a server's call).
+    The verdict is cached by file stamp, so this is cheap when nothing changed."""
+    models.verify(config.model)
+    return sessions.get_session(config)
+
+
+def check_model(config: ServerConfig) -> None:
+    load_verified(config.session)
+
+
+def preload(config: ServerConfig) -> str | None:
+    """In gunicorn's master before fork: None when the model loads, else the reason (the workers
+    start anyway and report it on /readyz instead of crash-looping)."""
+    try:
+        check_model(config)
+    except ModelError as exc:
+        return str(exc)
+    finally:
+        sessions.release(config.session)
+    return None
+
+
+class Runtime:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.admission = Admission(config.max_inflight, config.max_queue)
+        self.releaser = IdleReleaser(config.idle_seconds, get=load_verified, on_release=self._released)
+        self.reason: str | None = "starting"
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self.check()
+
+    @property
+    def ready(self) -> bool:
+        if self.reason is not None and time.monotonic() - self._checked_at > RECHECK_SECONDS:
+            self.check()
+        return self.reason is None
+
+    def check(self) -> None:
+        with self._lock:
+            self._checked_at = time.monotonic()
+            try:
+                self.releaser.get(self.config.session)
+                self.reason = None
+            except ModelError as exc:
+                self.reason = str(exc)
+        self.refresh_gauges()
+
+    def process(self, data: bytes, opts: RemoveOptions) -> bytes:
+        """Runs on an admission thread: one image in, the encoded result out."""
+        cfg = self.config.session
+        try:
+            with self.releaser.lease(cfg) as session:
+                result = remove(data, cfg, max_size=opts.max_size, only_mask=opts.only_mask,
+                                post_process_mask=opts.post_process_mask, bgcolor=opts.bgcolor, crop=opts.crop,
+                                max_pixels=self.config.max_pixels, session=session)
+        except ModelError as exc:
+            self.reason = str(exc)
+            raise
+        return encode(result.image, opts.format)
+
+    def refresh_gauges(self) -> None:
+        metrics.RSS.set(rss())
+        metrics.SESSIONS.set(len(sessions.cached_configs()))
+        metrics.READY.set(1 if self.reason is None else 0)
+
+    def _released(self, event: ReleaseEvent) -> None:
+        metrics.IDLE_RELEASES.inc()
+        self.refresh_gauges()
+
+    def close(self) -> None:
+        self.admission.close()
+        self.releaser.close()
+
+    @property
+    def pid(self) -> int:
+        return os.getpid()
