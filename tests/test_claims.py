@@ -106,8 +106,9 @@ def test_cache_verdicts(hits, second, verdict):
 
 
 def test_preload_is_never_claimed_without_a_measurement():
-    assert v.preload([]).verdict == "could not tell"
+    assert v.preload([]).verdict == "could not tell" and v.preload([], service=True).verdict == "could not tell"
     assert "not measured here yet" in v.preload([]).because
+    assert "not measured by this check yet" in v.preload([], service=True).because
 
 
 # --- saved runs -----------------------------------------------------------------------------

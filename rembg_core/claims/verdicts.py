@@ -207,7 +207,8 @@ def hash_cache(records: Sequence[TrialRecord]) -> ClaimResult:
 
 
 def preload(records: Sequence[TrialRecord], service: bool = False) -> ClaimResult:
-    why = ("the service exists in this build, but this check does not start it with and without --preload yet"
+    why = ("not measured by this check yet: the service exists in this build (the Serving Lab page and "
+           "`serve --preload` measure it), but this check does not start it with and without --preload"
            if service else "not measured here yet: this build has no pre-forking service to run with --preload")
     return ClaimResult("preload", "could not tell", why, (), tuple(records))
 
