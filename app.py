@@ -5,11 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import common
-from rembg_core import models
+from rembg_core import models, preview
 from rembg_core.errors import ModelError
 from rembg_core.measure import sampling
 
-st.set_page_config(page_title="Rembg Lab", page_icon=":material/content_cut:", layout="wide",
+st.set_page_config(page_title="Rembg Lab", page_icon=preview.app_icon(), layout="wide",
                    initial_sidebar_state="expanded")
 
 st.session_state[common.K_FRAMED] = True
@@ -42,7 +42,8 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
         st.select_slider("max_size (longest side)", common.MAX_SIZE_CHOICES, key=common.K_MAX_SIZE,
                          format_func=common.max_size_label,
                          help="Caps the image before decoding finishes; the mask and the cutout are made "
-                              "at this size. The model's own input is fixed.")
+                              "at this size. The model's own input is fixed. 1600 px by default; "
+                              "\"no cap\" (far right) works at full size and needs far more memory.")
         st.divider()
         return st.container()
 

@@ -39,6 +39,7 @@ CACHE_DIR = Path(tempfile.gettempdir()) / "rembg-lab-cache"
 CACHE_BYTES = 512 * 1024 * 1024
 STALE_SECONDS = 6 * 3600  # result zips of sessions long gone
 WARMUP, MIN_FOR_DRIFT = 5, 10  # items
+TABLE_WIDTHS = {"file": 170, "status": 72, "reason": 180, "output": 150, "size": 78, "time (ms)": 72, "RSS (MB)": 70}
 DAMAGED = ("damaged.jpg", b"\xff\xd8\xff\xe0 this JPEG stops here")
 
 
@@ -125,16 +126,8 @@ def options() -> tuple[RemoveOptions, bool, bool, str, str]:
                           crop=crop, format=fmt), use_cache, pipelined, engine, address.strip())
 
 
-def run(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, use_cache: bool,
+def run(items: list, opts: RemoveOptions, settings: common.Settings, use_cache: bool,
         pipelined: bool) -> BatchRun | None:
-    try:
-        items = collect(entries, LIMITS)
-    except BatchLimitError as exc:
-        st.error(f"**{len(entries)} files**: {exc}", icon=":material/error:")
-        return None
-    if not items:
-        st.warning("No images found in what was uploaded (zips: only image files are read).")
-        return None
     cache = shared_cache() if use_cache else None
     hits0 = cache.stats.hits if cache else 0
     bar = st.progress(0.0, text=f"0 / {len(items)}")
@@ -168,6 +161,14 @@ def run(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, us
                       f"{cache.size_bytes() / common.sampling.MB:.0f} MB of {CACHE_BYTES // common.sampling.MB} MB")
     return BatchRun(rows, thumbs, rss, statuses, zip_path, time.perf_counter() - t0, settings.config.label(),
                     cache_line)
+
+
+def batch_label(items: list) -> str:
+    """Counts what will be processed: a zip of ten images is ten, and what will be refused is said."""
+    refused = sum(1 for i in items if i.refused)
+    n = len(items) - refused
+    text = f"Remove backgrounds of {n} image{'s' if n != 1 else ''}"
+    return text + (f" ({refused} other file{'s' if refused != 1 else ''} will be refused)" if refused else "")
 
 
 def run_ray(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, use_cache: bool,
@@ -221,10 +222,11 @@ def show(b: BatchRun) -> None:
     m[0].metric("Images out", f"{ok} / {n}")
     m[1].metric("Refused", len(b.errors))
     m[2].metric("From the cache", b.statuses.count("cached"))
-    m[3].metric("Throughput", f"{n / b.seconds:.2f} img/s" if b.seconds else "–", f"{b.seconds:.1f} s in all",
+    # short labels and values: five metrics share ~820 px at 1280×800
+    m[3].metric("Images / second", f"{n / b.seconds:.2f}" if b.seconds else "–", f"{b.seconds:.1f} s in all",
                 delta_color="off")
-    m[4].metric("RSS drift after warm-up", "–" if drift is None else f"{100 * drift:+.1f} %",
-                help="Median RSS of the last items over the median of the first items after warm-up, minus 1. "
+    m[4].metric("RSS drift", "–" if drift is None else f"{100 * drift:+.1f} %",
+                help="After warm-up: median RSS of the last items over the median of the first items, minus 1. "
                      f"Near zero: nothing piles up per image. Needs {WARMUP + MIN_FOR_DRIFT} images or more.")
     if b.errors:
         st.error("\n".join(f"- **{e['file']}**: {e['reason']}" for e in b.errors[:20])
@@ -237,12 +239,12 @@ def show(b: BatchRun) -> None:
     rss_note = ("RSS is the peak of the Ray actor that ran each item." if b.engine == "Ray" else
                 "RSS is this whole server process (shared with other users), after each item.")
     st.caption(f"{b.label}. {rss_note} " + (b.cache_line or "Result cache off."))
-    left, right = st.columns([3, 2])
-    left.plotly_chart(charts.batch_rss(b.rss, b.statuses, warmup=min(WARMUP, n), drift=drift), key="batch_rss_chart")
-    right.dataframe(b.rows, hide_index=True, height=380, column_config={
-        "reason": st.column_config.TextColumn(width="medium"),
-        "file": st.column_config.TextColumn(width="medium"),
-    })
+    st.plotly_chart(charts.batch_rss(b.rss, b.statuses, warmup=min(WARMUP, n), drift=drift), key="batch_rss_chart")
+    # full width, with widths that add up to the main column at 1280 px: no column hides off to the right
+    st.dataframe(b.rows, hide_index=True, height=min(380, 36 + 35 * n), width="stretch",
+                 column_order=list(TABLE_WIDTHS), column_config={
+                     k: st.column_config.TextColumn(width=w) if k in ("file", "reason", "output", "status", "size")
+                     else st.column_config.NumberColumn(width=w) for k, w in TABLE_WIDTHS.items()})
     if b.thumbs:
         st.subheader("Results")
         cols = st.columns(6)
@@ -270,13 +272,20 @@ if not entries:
     st.info("Upload images or a zip (or pick the sample set) to run a batch.", icon=":material/upload:")
     st.stop()
 
-if st.button(f"Remove backgrounds of {len(entries)} file{'s' if len(entries) != 1 else ''}", type="primary",
-             key="batch_run", icon=":material/play_arrow:"):
+try:
+    items = collect(entries, LIMITS)  # zips are listed, not unpacked: cheap, and the button counts their members
+except BatchLimitError as exc:
+    st.error(f"**{len(entries)} files**: {exc}", icon=":material/error:")
+    st.stop()
+if not items:
+    st.warning("No images found in what was uploaded (zips: only image files are read).")
+    st.stop()
+if st.button(batch_label(items), type="primary", key="batch_run", icon=":material/play_arrow:"):
     try:
         if engine == "Ray":
             done = run_ray(entries, opts, settings, use_cache, address)
         else:
-            done = run(entries, opts, settings, use_cache, pipelined)
+            done = run(items, opts, settings, use_cache, pipelined)
     except ModelError as exc:
         common.show_error(settings.config.model, exc)
         st.stop()

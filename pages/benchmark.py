@@ -18,6 +18,9 @@ from rembg_core.measure.sweep import SweepResult, sweep
 from rembg_core.quantize import quality
 
 RESULT = "bench_result"
+TABLE = {"config": ("config", 200), "runs": ("runs", 44), "median_s": ("median s", 66), "ci_low_s": ("95% low", 62),
+         "ci_high_s": ("95% high", 66), "spread": ("spread", 56), "peak_mb": ("peak MB", 64),
+         "retained_mb": ("retained MB", 84), "release_ratio": ("release", 62), "pareto": ("Pareto", 56)}
 AGREEMENT = "bench_agreement"
 QUALITY = "bench_quality"
 PRECISIONS = {"u2netp": "fp32", "u2netp-int8": "int8"}
@@ -85,7 +88,12 @@ def show(result: SweepResult) -> None:
                    "retained = RSS after the last image − RSS with the session loaded, marker size = peak RSS "
                    "(the child's kernel high-water mark). Highlighted markers are on the Pareto front (nobody beats them on "
                    "latency, retained and peak at once).")
-    st.dataframe(report.rows(result), hide_index=True, width="stretch")
+    # The columns that fit at 1280 px, short labels; the CSV and JSON downloads hold every figure.
+    st.dataframe(report.rows(result), hide_index=True, width="stretch", column_order=list(TABLE),
+                 column_config={k: (st.column_config.TextColumn(label, width=w) if k == "config" else
+                                    st.column_config.CheckboxColumn(label, width=w) if k == "pareto" else
+                                    st.column_config.NumberColumn(label, width=w))
+                                for k, (label, w) in TABLE.items()})
     agreement = st.session_state.get(AGREEMENT)
     if agreement is not None:
         st.caption(f"Mask agreement, int8 vs fp32, on this image (measured with the sweep): IoU at 0.5 "

@@ -46,7 +46,9 @@ DEFAULTS: dict[str, object] = {
     K_PATTERN: True,
     K_SHRINK: False,
     K_THREADS: 0,
-    K_MAX_SIZE: 0,  # 0 = no cap
+    # The article's cap: a shared server should not decode and composite full-size 80 MP uploads for
+    # everyone by default; "no cap" is one click away, at the slider's far end.
+    K_MAX_SIZE: 1600,  # 0 = no cap
 }
 MAX_SIZE_CHOICES = (320, 512, 800, 1024, 1600, 2048, 3000, 4096, 0)  # 0 = no cap, the far end
 THREAD_CHOICES = (0, 1, 2, 4)

@@ -246,6 +246,8 @@ with view:
     how = {"key": f"colour key on {rgb_hex(wm.background)}" if wm.background else "colour key",
            "model": "the background-removal model", "alpha": "the logo's own transparency"}[wm.source]
     st.markdown(f"**{logo_name}** → {mark.width}×{mark.height} px watermark; transparency from {how}.")
+    for note in wm.notes:
+        st.warning(note, icon=":material/warning:")
     if spec.source == "auto" and wm.source == "model" and not plain:
         st.caption("The logo's border is not one plain colour, so the model cut it out.")
 
@@ -259,14 +261,14 @@ with view:
         st.warning("The watermark is fully transparent: lower the tolerance, or raise the opacity.")
 
     base = common.stem(logo_name)
-    d1, d2, d3 = st.columns(3)
-    d1.download_button("Watermark PNG", functools.partial(W.encode_photo, mark, "png"), f"{base}-watermark.png",
-                       "image/png", key="wm_dl_png", on_click="ignore", icon=":material/download:", width="stretch")
-    d2.download_button("Watermark WebP", functools.partial(W.encode_photo, mark, "webp"), f"{base}-watermark.webp",
-                       "image/webp", key="wm_dl_webp", on_click="ignore", icon=":material/download:",
-                       width="stretch")
-    d3.download_button("Mask PNG", functools.partial(W.encode_photo, wm.mask, "png"), f"{base}-watermark-mask.png",
-                       "image/png", key="wm_dl_mask", on_click="ignore", icon=":material/download:", width="stretch")
+    # a wrapping row of natural-width buttons: in three equal columns the labels were clipped at 1280 px
+    row = st.container(horizontal=True)
+    row.download_button("Watermark PNG", functools.partial(W.encode_photo, mark, "png"), f"{base}-watermark.png",
+                        "image/png", key="wm_dl_png", on_click="ignore", icon=":material/download:")
+    row.download_button("Watermark WebP", functools.partial(W.encode_photo, mark, "webp"), f"{base}-watermark.webp",
+                        "image/webp", key="wm_dl_webp", on_click="ignore", icon=":material/download:")
+    row.download_button("Mask PNG", functools.partial(W.encode_photo, wm.mask, "png"), f"{base}-watermark-mask.png",
+                        "image/png", key="wm_dl_mask", on_click="ignore", icon=":material/download:")
 
     st.divider()
     photos: list[tuple[str, bytes, Image.Image]] = []  # name, file, preview-sized photo

@@ -27,7 +27,6 @@ STAGE_COLORS = {
 SERIES_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=40, b=10), height=380,
               legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0))
-SIDE_LEGEND = dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.02, font_size=11)
 MIN_LABELLED_BAND = 0.08  # bands narrower than this share of the x range get no text (the legend names them)
 
 
@@ -60,8 +59,12 @@ def _mb(values: Iterable[int]) -> list[float]:
     return [v / MB for v in values]
 
 
-def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the run") -> go.Figure:
-    """RSS over time, a shaded band per pipeline stage, and before / peak / after markers."""
+def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the run",
+                 before: tuple[str, float, int] | None = None) -> go.Figure:
+    """RSS over time, a shaded band per pipeline stage, and before / peak / after markers.
+
+    `before` = (name, t, bytes) replaces the trace's own starting point, so the marker shows the same
+    baseline as the figures beside the chart (an isolated run's is RSS with the model loaded)."""
     fig = go.Figure()
     ts = [s.t for s in trace.samples]
     fig.add_trace(go.Scatter(x=ts, y=_mb(s.rss for s in trace.samples), mode="lines", name="RSS",
@@ -72,15 +75,19 @@ def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the ru
     peak_t = next((s.t for s in trace.samples if s.rss == trace.peak), None)
     if peak_t is None:  # the peak came from the kernel's high-water mark, between two samples
         peak_t = max(trace.samples, key=lambda s: s.rss).t if trace.samples else 0.0
-    points = [("before", 0.0, trace.before, "circle", "#495057"),
+    name0, t0, v0 = before or ("before", 0.0, trace.before)
+    points = [(name0, t0, v0, "circle", "#495057"),
               ("after", end, trace.after, "square", "#2ca02c"),
               ("peak", peak_t, trace.peak, "triangle-up", "#d62728")]  # last: drawn on top when peak ≈ after
     for name, t, value, symbol, colour in points:
         fig.add_trace(go.Scatter(x=[t], y=[value / MB], mode="markers", name=f"{name} {value / MB:.0f} MB",
                                  marker=dict(symbol=symbol, size=12, color=colour, line=dict(width=1, color="white")),
                                  hovertemplate=f"{name}: %{{y:.1f}} MB<extra></extra>"))
+    # The legend flows below the plot in rows ("normal" order: grouped entries would stack in one tall
+    # column), clear of the axis title; beside the plot, nine entries squeezed it and overflowed at 1280 px.
+    legend = dict(orientation="h", traceorder="normal", yanchor="top", y=-0.22, xanchor="left", x=0.0)
     fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)",
-                      **{**LAYOUT, "legend": SIDE_LEGEND})
+                      **{**LAYOUT, "height": 440, "legend": legend})
     return fig
 
 
@@ -154,20 +161,31 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
         idx = [i for i in range(len(records)) if on_front[i] == wanted]
         if not idx:
             continue
+        # Only the front is labelled on the chart (the rest by hover and the table), and neighbours in
+        # latency alternate above/below: a dozen labels in a row would overlap each other.
+        by_x = sorted(idx, key=lambda i: xs[i])
+        positions = {i: ("top center" if k % 2 == 0 else "bottom center") for k, i in enumerate(by_x)}
         fig.add_trace(go.Scatter(
-            x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers+text", name=name,
-            text=[labels[i] for i in idx], textposition="top center", textfont=dict(size=10),
+            x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers+text" if wanted else "markers", name=name,
+            text=[labels[i] for i in idx], textposition=[positions[i] for i in idx], textfont=dict(size=10),
+            cliponaxis=False,
             customdata=[peaks[i] for i in idx],
             marker=dict(size=[14 + 36 * peaks[i] / biggest for i in idx], color=colour, opacity=0.75,
                         line=dict(width=1, color="white")),
             hovertemplate="%{text}<br>%{x:.3f} s<br>retained %{y:.0f} MB<br>peak %{customdata:.0f} MB<extra></extra>"))
     if recommended is not None and recommended in labels:
         i = labels.index(recommended)
-        fig.add_trace(go.Scatter(x=[xs[i]], y=[ys[i]], mode="markers", name=f"recommended: {recommended}",
+        fig.add_trace(go.Scatter(x=[xs[i]], y=[ys[i]], mode="markers", name="recommended", cliponaxis=False,
                                  marker=dict(symbol="star", size=26, color="#ffb703", line=dict(width=1.5, color="#333")),
                                  hoverinfo="skip"))
     fig.update_layout(title=title, xaxis_title="median latency per image (s)", yaxis_title="retained RSS (MB)",
-                      **{**LAYOUT, "height": 480})
+                      **{**LAYOUT, "height": 480, "margin": dict(l=10, r=40, t=60, b=10)})
+    # room around the extreme points, so the biggest markers, their labels and the star are never cut
+    if xs:
+        span_x = (max(xs) - min(xs)) or max(xs) or 1.0
+        span_y = (max(ys) - min(ys)) or max(ys) or 1.0
+        fig.update_xaxes(range=[min(xs) - 0.15 * span_x, max(xs) + 0.15 * span_x])
+        fig.update_yaxes(range=[min(ys) - 0.2 * span_y, max(ys) + 0.2 * span_y])
     return fig
 
 

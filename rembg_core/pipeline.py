@@ -26,6 +26,7 @@ class RemovalResult:
     timings: dict[str, float] = field(compare=False)  # seconds per stage, "queue" (waiting for a run slot), "total"
     config: SessionConfig
     source: LoadedImage = field(repr=False, compare=False)
+    model_mask: Image.Image | None = field(default=None, repr=False, compare=False)  # before post-processing
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -101,16 +102,26 @@ def remove(data: ImageSource | LoadedImage, config: SessionConfig | None = None,
         session = session or get_session(config)
     mask = predict_mask(loaded.rgb, session, timings, on_stage)
     with _stage("compose", timings, on_stage):
-        if post_process_mask:
-            mask = compose.post_process_mask(mask)
-        alpha = compose.combine_alpha(mask, loaded.alpha)
-        if only_mask:
-            image = alpha
-        else:
-            image = compose.cutout(loaded.rgb, alpha)
-            if bgcolor is not None:
-                image = compose.apply_background(image, bgcolor)
-        if crop:
-            image, alpha = compose.crop_to_subject(image, alpha, crop_padding)
+        image, alpha = compose_result(loaded, mask, only_mask=only_mask, post_process_mask=post_process_mask,
+                                      bgcolor=bgcolor, crop=crop, crop_padding=crop_padding)
     timings["total"] = time.perf_counter() - t_start
-    return RemovalResult(image, alpha, timings, config, loaded)
+    return RemovalResult(image, alpha, timings, config, loaded, mask)
+
+
+def compose_result(loaded: LoadedImage, mask: Image.Image, *, only_mask: bool = False,
+                   post_process_mask: bool = False, bgcolor: compose.Color | None = None, crop: bool = False,
+                   crop_padding: int = 0) -> tuple[Image.Image, Image.Image]:
+    """(image, alpha) from the model's mask: everything after inference, so options that only change
+    compositing can be re-applied to a kept mask without running the model again."""
+    if post_process_mask:
+        mask = compose.post_process_mask(mask)
+    alpha = compose.combine_alpha(mask, loaded.alpha)
+    if only_mask:
+        image = alpha
+    else:
+        image = compose.cutout(loaded.rgb, alpha)
+        if bgcolor is not None:
+            image = compose.apply_background(image, bgcolor)
+    if crop:
+        image, alpha = compose.crop_to_subject(image, alpha, crop_padding)
+    return image, alpha

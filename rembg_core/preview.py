@@ -30,3 +30,13 @@ def on_checkerboard(image: Image.Image, cell: int | None = None) -> Image.Image:
     cell = cell or max(8, min(rgba.size) // 40)
     board = checkerboard(rgba.size, cell).convert("RGBA")
     return Image.alpha_composite(board, rgba).convert("RGB")
+
+
+def app_icon(size: int = 64) -> Image.Image:
+    """The dashboard's favicon, drawn here: a red disc cut out over a checkerboard. Served by the
+    app itself, so no browser ever fetches an icon font or emoji image from another site."""
+    from PIL import ImageDraw
+
+    icon = checkerboard((size, size), max(4, size // 8)).convert("RGBA")
+    ImageDraw.Draw(icon).ellipse((size * 0.14, size * 0.14, size * 0.86, size * 0.86), fill=(214, 40, 57, 255))
+    return icon

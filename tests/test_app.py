@@ -46,7 +46,7 @@ def test_app_frames_every_page_with_the_sidebar(model_path):
     at = app("app.py").run()
     assert at.title[0].value == "Remove a background"  # the home page
     assert at.sidebar.toggle(key="cfg_arena").value is True
-    assert at.sidebar.select_slider(key="cfg_max_size").value == 0
+    assert at.sidebar.select_slider(key="cfg_max_size").value == 1600  # the article's cap; "no cap" is explicit
     assert any("Server RSS now" in c.value for c in at.sidebar.caption)
     # (AppTest 1.67 drops the sidebar's elements from its tree after switch_page; the browser test covers them)
     for page, title in [("pages/memory_lab.py", "Memory Lab"), ("pages/benchmark.py", "Benchmark"),
@@ -97,6 +97,32 @@ def test_remove_options_and_flags_take_effect(model_path):
     no_exception(at)
     assert at.color_picker(key="remove_bg").value.upper() == "#FFFFFF"
     assert "cutout" in image_captions(at)[1]
+
+
+def test_remove_recomposes_without_the_model_when_only_compositing_changes(model_path):
+    at = app("pages/remove.py").run()
+    at.file_uploader(key="remove_upload").set_value(("disc.png", png_bytes(subject_image((640, 480))), "image/png"))
+    at.run()
+    first = at.session_state["remove_last"]
+    from streamlit.proto.Metric_pb2 import Metric
+    assert next(m for m in at.metric if m.label == "RSS after").proto.color == Metric.MetricColor.GRAY  # not red
+    assert first.kept.inferences == 1 and "cutout (checkerboard = transparent)" in image_captions(at)[1]
+    at.toggle(key="remove_crop").set_value(True).run()
+    cropped = at.session_state["remove_last"]
+    assert cropped.kept.inferences == 0 and cropped.trace is first.trace  # the model did not run again
+    assert cropped.kept.size[0] < 640 and cropped.kept.mask_key == first.kept.mask_key
+    stages = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]["y"]
+    assert "inference" in stages  # the cost shown is still the model run's
+    at.toggle(key="remove_use_bg").set_value(True).run()
+    at.color_picker(key="remove_bg").set_value("#00FF00").run()
+    no_exception(at)
+    coloured = at.session_state["remove_last"]
+    assert coloured.kept.inferences == 0 and coloured.trace is first.trace
+    assert image_captions(at)[1] == "After — cutout on #00FF00"  # not "checkerboard = transparent"
+    assert any("Recomposed from the kept mask" in c.value for c in at.caption)
+    at.session_state["cfg_arena"] = False  # another session config: a new mask
+    at.run()
+    assert at.session_state["remove_last"].kept.inferences == 1
 
 
 def test_remove_sample(model_path):
@@ -173,9 +199,13 @@ def test_memory_lab_in_process_then_isolated_with_the_arena_off(model_path):
     assert any(s.value == "Run #1: in-process" for s in at.subheader)
     labels = {m.label: m.value for m in at.metric}
     assert {"Median per image", "RSS before", "Peak", "After"} <= set(labels)
+    from streamlit.proto.Metric_pb2 import Metric
+    after = next(m for m in at.metric if m.label == "After")
+    assert after.proto.color == Metric.MetricColor.GRAY  # memory kept is a figure, not an alarm: never red
+    assert all(m.proto.help for m in at.metric if m.label in ("Peak", "After", "Released after peak"))
     assert len(at.get("plotly_chart")) == 1
 
-    at.toggle(key="lab_arena").set_value(False)
+    at.session_state["cfg_arena"] = False  # the sidebar is the one place the flags live
     at.button(key="lab_run_iso").click().run()
     no_exception(at)
     assert not at.error, [e.value for e in at.error]
@@ -199,8 +229,41 @@ def test_memory_lab_explains_flags_and_claims(model_path):
     text = " ".join(m.value for m in at.markdown)
     for flag in ("enable_cpu_mem_arena", "enable_mem_pattern", "arena shrinkage"):
         assert flag in text
-    claims = [e.label for e in at.expander]
-    assert len(claims) == 5 and any("1600" in c for c in claims)
+    assert all(t.key not in ("lab_arena", "lab_pattern") for t in at.toggle)  # one source of truth: the sidebar
+    assert at.button(key="lab_claims_check").label == "Check the claims"
+    assert "1600 px" in text and "--preload" in text  # the claims are listed, with no verdict before a run
+    assert not any(word in text for word in ("holds", "does not hold", "≈530"))
+
+
+def test_memory_lab_shows_a_saved_claims_run_with_where_and_when(model_path):
+    from rembg_core.claims import ClaimsRun, TrialRecord
+    from rembg_core.claims import verdicts as v
+
+    records = [TrialRecord("arena", v.ARENA_OFF, 0, True, "", "x.png", {"release_ratio": 0.97, "retained": 1})]
+    run = ClaimsRun((v.arena_off_release(records), v.preload([])),
+                    {"when": "2026-01-02T03:04:05+00:00", "where": "benchhost", "machine": {"summary": "8 CPUs"},
+                     "command": "python -m rembg_core claims --json run.json"})
+    at = app("pages/memory_lab.py").run()
+    at.file_uploader(key="lab_claims_upload").set_value(("run.json", run.to_json().encode(), "application/json")).run()
+    no_exception(at)
+    assert any("2026-01-02" in i.value and "benchhost" in i.value for i in at.info)
+    table = at.dataframe[-1].value
+    assert list(table["verdict"]) == ["holds", "could not tell"]
+    at.file_uploader(key="lab_claims_upload").set_value(("bad.json", b'{"schema": "x"}', "application/json")).run()
+    assert any("bad.json" in e.value and "not a saved claims run" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_memory_lab_isolated_bad_file_shows_the_one_line_reason(model_path):
+    at = app("pages/memory_lab.py").run()
+    at.file_uploader(key="lab_upload").set_value(("notes.png", b"these are notes, not pixels", "image/png")).run()
+    at.button(key="lab_run_iso").click().run()
+    no_exception(at)
+    isolated = [e.value for e in at.error]
+    at.button(key="lab_run_here").click().run()
+    in_process = [e.value for e in at.error]
+    assert len(isolated) == 1 and isolated == in_process, (isolated, in_process)
+    assert "Error" not in isolated[0] and "exited with status" not in isolated[0]
 
 
 # --- Benchmark ------------------------------------------------------------------------------
@@ -217,7 +280,7 @@ def test_benchmark_sweep_chart_and_exports(model_path):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     points = [t for t in spec["data"] if t["name"] in ("Pareto front", "dominated")]
     assert sum(len(t["x"]) for t in points) == 4
-    assert any(t["name"].startswith("recommended: ") for t in spec["data"])
+    assert any(t["name"] == "recommended" for t in spec["data"])
     table = at.dataframe[0].value
     assert len(table) == 4 and table["ok"].all()
     assert [b.proto.label for b in at.get("download_button")] == ["Download CSV", "Download JSON"]

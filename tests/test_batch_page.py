@@ -35,3 +35,23 @@ def test_batch_page_sample_set_with_a_damaged_file(model_path):
     again = at.session_state["batch_last"]
     assert [r["status"] for r in again.rows].count("cache hit") == n - 1
     assert not run.zip_path.exists() and again.zip_path.exists()  # one result zip per session
+
+
+def test_a_zip_counts_its_members_and_names_what_it_skips(model_path):
+    import io
+
+    from conftest import png_bytes, subject_image
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(3):
+            zf.writestr(f"photos/p{i}.png", png_bytes(subject_image((96, 64))))
+        zf.writestr("photos/readme.txt", "not a picture")
+    at = AppTest.from_file(str(ROOT / "pages" / "batch.py"), default_timeout=300).run()
+    at.file_uploader(key="batch_upload").set_value([("set.zip", buf.getvalue(), "application/zip")]).run()
+    assert at.button(key="batch_run").label == "Remove backgrounds of 3 images (1 other file will be refused)"
+    at.button(key="batch_run").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "**set.zip:photos/readme.txt**" in errors[0] and "not an image" in errors[0]
+    assert {m.label: m.value for m in at.metric}["Images out"] == "3 / 4"

@@ -122,3 +122,17 @@ def test_pareto_chart_uses_the_sweeps_own_flags_when_given():
 
 def test_pareto_chart_empty():
     assert isinstance(charts.pareto([]), go.Figure)
+
+
+def test_pareto_chart_labels_only_the_front_and_keeps_every_point_inside():
+    fig = charts.pareto(records(), recommended="arena off, pattern off")
+    front = next(t for t in fig.data if t.name == "Pareto front")
+    dominated = next(t for t in fig.data if t.name == "dominated")
+    assert front.mode == "markers+text" and dominated.mode == "markers"  # a dozen labels would overlap
+    assert len(set(front.textposition)) == 2  # neighbours alternate above and below
+    star = next(t for t in fig.data if t.name == "recommended")  # a short legend entry: it never overflows
+    x0, x1 = fig.layout.xaxis.range
+    y0, y1 = fig.layout.yaxis.range
+    for r in records():
+        assert x0 < r["latency"] < x1 and y0 < r["retained"] / MB < y1
+    assert x0 < star.x[0] < x1

@@ -37,7 +37,7 @@ def test_remove_page_refuses_hostile_uploads_by_name(model_path):
         at.file_uploader(key="remove_upload").set_value((case.filename, case.build(), "image/png")).run()
         no_exception(at)
         assert not at.error, (name, [e.value for e in at.error])
-        assert at.session_state["remove_last"].result.image.size == case.expect.size
+        assert at.session_state["remove_last"].kept.size == case.expect.size
 
 
 def test_batch_page_refuses_each_hostile_file_and_finishes_the_rest(model_path):

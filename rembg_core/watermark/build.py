@@ -36,6 +36,7 @@ class Watermark:
     image: Image.Image  # RGBA, straight colour
     source: str  # the alpha source actually used: alpha | key | model
     background: RGB | None  # the key / detected background colour, when there was one
+    notes: tuple[str, ...] = ()  # what the user should know about the result (one line each)
 
     @property
     def mask(self) -> Image.Image:
@@ -48,8 +49,12 @@ def extract(logo: Image.Image, spec: WatermarkSpec, config=None, session=None) -
     rgb = logo.convert("RGB")
     own = own_alpha(logo)
     background: RGB | None = None
+    notes: tuple[str, ...] = ()
     if source == "alpha":
         alpha = own if own is not None else Image.new("L", logo.size, 255)
+        if own is None:
+            notes = ("The logo has no transparency of its own, so “own transparency” makes a solid rectangle: "
+                     "choose Auto, a colour key or the model instead.",)
     elif source == "key":
         background = spec.key_color or detect_background(logo)[0]
         alpha = combine_alpha(color_key(rgb, background, spec.tolerance, spec.softness), own)
@@ -60,7 +65,7 @@ def extract(logo: Image.Image, spec: WatermarkSpec, config=None, session=None) -
         background = spec.key_color or (color if plain else None)
     out = rgb.convert("RGBA")
     out.putalpha(alpha)
-    return Watermark(out, source, background)
+    return Watermark(out, source, background, notes)
 
 
 def finish(wm: Watermark, spec: WatermarkSpec) -> Watermark:

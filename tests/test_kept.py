@@ -1,0 +1,44 @@
+"""What the Remove page keeps of a result (encoded files and thumbnails, never full-size arrays), and
+recomposing from the kept mask without running the model again."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from conftest import png_bytes, subject_image
+from PIL import Image
+
+from rembg_core import kept
+from rembg_core.pipeline import remove
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def big(model_path) -> tuple[bytes, kept.Kept]:
+    data = png_bytes(subject_image((3000, 2000)))
+    result = remove(data)
+    return data, kept.keep(result, ("big", "cfg", None), kept.Options(), "big.png", None)
+
+
+def test_a_kept_result_holds_encoded_files_and_thumbnails_only(big):
+    _, k = big
+    assert k.size == (3000, 2000) and Image.open(io.BytesIO(k.image_png)).size == (3000, 2000)  # downloads: full size
+    assert max(k.before.size) <= kept.PREVIEW_SIDE and max(k.after.size) <= kept.PREVIEW_SIDE
+    full_rgba = 3000 * 2000 * 4
+    assert k.nbytes < full_rgba / 4, f"keeps {k.nbytes / 1e6:.1f} MB; the RGBA alone is {full_rgba / 1e6:.0f} MB"
+    assert k.inferences == 1 and "inference" in k.timings
+
+
+@pytest.mark.parametrize("options", [kept.Options(crop=True), kept.Options(bgcolor=(0, 128, 255, 255)),
+                                     kept.Options(only_mask=True, post_process_mask=True)])
+def test_recompose_equals_a_full_run_without_the_model(big, options):
+    data, k = big
+    again = kept.recompose(k, data, options)
+    assert again.inferences == 0 and "inference" not in again.timings and again.mask_key == k.mask_key
+    direct = remove(data, **vars(options))
+    got = np.asarray(Image.open(io.BytesIO(again.image_png)))
+    assert got.shape == np.asarray(direct.image).shape
+    assert np.array_equal(got, np.asarray(direct.image))
