@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import resource
 import shutil
 import subprocess
@@ -45,29 +44,14 @@ MODES = ("bare", "serial", "pipelined", "rembg", "cache")
 
 
 def make_images(dest: Path, n: int, megapixels: float = 1.0, seed: int = 5) -> list[Path]:
-    from PIL import Image, ImageOps
+    from PIL import Image
+
+    from benchmarks.photos import variants
 
     fixtures = sorted((PEER / "fixtures").glob("*.jpg"))
     if not fixtures:
         sys.exit(f"no fixtures in {PEER / 'fixtures'} (set REMBG_LAB_PEER_SUITE)")
-    rng = random.Random(seed)
-    sources = [Image.open(f).convert("RGB") for f in fixtures]
-    paths = []
-    for i in range(n):
-        im = sources[i % len(sources)]
-        w, h = im.size
-        f = rng.uniform(0.6, 1.0)
-        cw, ch = int(w * f), int(h * f)
-        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-        crop = im.crop((x, y, x + cw, y + ch))
-        if rng.random() < 0.5:
-            crop = ImageOps.mirror(crop)
-        scale = (megapixels * 1e6 * rng.uniform(0.9, 1.1) / (cw * ch)) ** 0.5
-        crop = crop.resize((round(cw * scale), round(ch * scale)), Image.Resampling.BICUBIC)
-        path = dest / f"img{i:04d}.jpg"
-        crop.save(path, "JPEG", quality=90)
-        paths.append(path)
-    return paths
+    return variants([Image.open(f).convert("RGB") for f in fixtures], dest, n, megapixels, seed=seed)
 
 
 # --- workers (each in its own interpreter) ---------------------------------------

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import shutil
 import statistics
 import subprocess
@@ -50,28 +49,13 @@ MB = 1024 * 1024
 
 def make_photos(dest: Path, n: int, megapixels: float, seed: int = 13) -> list[Path]:
     import skimage
-    from PIL import Image, ImageOps
+    from PIL import Image
+
+    from benchmarks.photos import variants
 
     folder = Path(skimage.__file__).parent / "data"
     sources = [Image.open(folder / name).convert("RGB") for name in PHOTOS]
-    rng = random.Random(seed)
-    dest.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        im = sources[i % len(sources)]
-        w, h = im.size
-        f = rng.uniform(0.7, 1.0)
-        cw, ch = int(w * f), int(h * f)
-        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-        crop = im.crop((x, y, x + cw, y + ch))
-        if rng.random() < 0.5:
-            crop = ImageOps.mirror(crop)
-        scale = (megapixels * 1e6 * rng.uniform(0.9, 1.1) / (cw * ch)) ** 0.5
-        crop = crop.resize((round(cw * scale), round(ch * scale)), Image.Resampling.BICUBIC)
-        path = dest / f"photo{i:04d}.jpg"
-        crop.save(path, "JPEG", quality=90)
-        paths.append(path)
-    return paths
+    return variants(sources, dest, n, megapixels, seed=seed, min_crop=0.7, prefix="photo")
 
 
 def run_cli(args: list[str]) -> tuple[float, int, str]:

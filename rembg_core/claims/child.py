@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import io
-import json
 import os
 import sys
 import tempfile
@@ -20,8 +19,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from ..errors import RembgCoreError
-from ..measure.child import _maxrss, metadata
+from ..measure.child import _maxrss, metadata, serve
 from ..measure.configs import ProbeConfig
 from ..measure.sampling import RssSampler, rss
 
@@ -184,19 +182,7 @@ MODES = {"sessions": sessions, "stream": stream, "pillow": pillow, "cache": cach
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3 or args[0] != "--result-fd":
-        print("usage: python -m rembg_core.claims.child --result-fd N SPEC_JSON", file=sys.stderr)
-        return 2
-    fd, spec = int(args[1]), json.loads(args[2])
-    try:
-        out = MODES[spec["mode"]](spec)
-    except RembgCoreError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(out))
-    return 0
+    return serve(MODES, "rembg_core.claims.child", argv)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..errors import RembgCoreError
@@ -190,21 +191,27 @@ def measure_idle(spec: dict) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def serve(modes: Mapping[str, Callable[[dict], dict]], module: str, argv: list[str] | None = None) -> int:
+    """A child's whole life: parse `--result-fd N SPEC`, run `modes[spec["mode"]]`, write its JSON to the
+    pipe. A failure the product knows exits 1 with its one-line message as the last stderr line."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3 or args[0] != "--result-fd":
-        print("usage: python -m rembg_core.measure.child --result-fd N SPEC_JSON", file=sys.stderr)
+        print(f"usage: python -m {module} --result-fd N SPEC_JSON", file=sys.stderr)
         return 2
     fd, spec = int(args[1]), json.loads(args[2])
     _fault(fd)
     try:
-        out = measure_idle(spec) if spec.get("mode") == "idle" else measure(spec)
+        out = modes[spec.get("mode", "run")](spec)
     except RembgCoreError as exc:
         print(exc, file=sys.stderr)
         return 1
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps(out))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return serve({"run": measure, "idle": measure_idle}, "rembg_core.measure.child", argv)
 
 
 if __name__ == "__main__":
