@@ -6,7 +6,7 @@ MODEL  := models/u2netp.onnx
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: run serve test test-fast lint install install-dev model chromium bench clean
+.PHONY: run serve test test-fast lint install install-dev model debian bench clean
 
 run: install model
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
@@ -17,7 +17,7 @@ WORKERS    ?= 2
 serve: install model
 	$(PY) -m rembg_core serve --host $(HOST) --port $(SERVE_PORT) --workers $(WORKERS)
 
-test: install-dev model chromium
+test: install-dev model debian
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The quick loop: no model, no browser, nothing slow.
@@ -48,11 +48,13 @@ model: install
 	$(PY) -m rembg_core models fetch u2netp
 	$(PY) -m rembg_core models fetch u2netp-int8
 
-# The browser test drives Debian's Chromium; Playwright never downloads a browser of its own.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian's packages the tests need: Chromium for the browser tests (Playwright never downloads a
+# browser of its own) and the allocators the labs switch between (rembg_core/allocator.py).
+DEBIAN_PACKAGES := chromium libjemalloc2 libmimalloc2.0
+debian:
+	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; }
 
 bench: install-dev model
 	$(PY) benchmarks/run_all.py

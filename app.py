@@ -7,7 +7,7 @@ import streamlit as st
 from pages import common
 from rembg_core import models, preview
 from rembg_core.errors import ModelError
-from rembg_core.measure import sampling
+from rembg_core import memory
 
 st.set_page_config(page_title="Rembg Lab", page_icon=preview.app_icon(), layout="wide",
                    initial_sidebar_state="expanded")
@@ -52,7 +52,7 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
 def memory_footer() -> None:
     # A fragment that redraws itself: a page's st.stop() would cut off anything drawn after it,
     # and a figure drawn once before the page ran would be stale by one run.
-    st.caption(f"Server RSS now: **{common.mb(sampling.rss())}** (the whole Streamlit process, all users)")
+    st.caption(f"Server RSS now: **{common.mb(memory.rss())}** (the whole Streamlit process, all users)")
     common.release_control("sidebar_release")
 
 

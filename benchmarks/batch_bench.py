@@ -147,7 +147,7 @@ def paired(folder: Path, config, rounds: int) -> dict:
 
 def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
     from rembg_core import SessionConfig
-    from rembg_core.measure.sampling import rss
+    from rembg_core.memory import rss
 
     files = sorted(folder.glob("*.jpg"))
     spin = not config_flags.pop("no_spin", False)

@@ -20,8 +20,8 @@ CHILD = r"""
 import io, json, sys, threading, time
 from PIL import Image, ImageDraw
 from rembg_core import SessionConfig, remove
-from rembg_core.measure.sampling import rss, MB
-from rembg_core.session import run_slots
+from rembg_core.memory import MB, rss
+from rembg_core.gate import GATE as run_slots
 n = int(sys.argv[1])
 im = Image.new("RGB", (1200, 900), (230, 230, 230)); ImageDraw.Draw(im).ellipse((300, 200, 900, 700), fill=(200, 30, 30))
 buf = io.BytesIO(); im.save(buf, "JPEG"); data = buf.getvalue()

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from rembg_core import models, samples
 from rembg_core.measure.configs import ProbeConfig
 from rembg_core.measure.runner import run_isolated
-from rembg_core.measure.sampling import MB
+from rembg_core.memory import MB
 from rembg_core.quantize import quality
 from rembg_core.session import SessionConfig
 

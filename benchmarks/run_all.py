@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rembg_core import samples  # noqa: E402
-from rembg_core.measure.sampling import MB  # noqa: E402
+from rembg_core.memory import MB  # noqa: E402
 
 WORKER = ROOT / "benchmarks" / "worker.py"
 DOC = ROOT / "docs" / "BENCHMARKS.md"

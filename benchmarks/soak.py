@@ -36,10 +36,10 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rembg_core import SessionConfig, encode, remove  # noqa: E402
+from rembg_core import RemoveOptions, SessionConfig, encode, remove  # noqa: E402
 from rembg_core.atomic import atomic_write_bytes  # noqa: E402
 from rembg_core.cli.common import add_session_flags, session_config  # noqa: E402
-from rembg_core.measure.sampling import MB, rss, trim  # noqa: E402
+from rembg_core.memory import MB, rss, trim  # noqa: E402
 
 RECOMMENDED = SessionConfig(enable_cpu_mem_arena=False, enable_mem_pattern=False)
 SIZES = [(320, 240), (1024, 768), (640, 960), (2000, 1500), (96, 96), (3000, 2000), (1600, 1200), (480, 2400),
@@ -129,7 +129,7 @@ def run_soak(count: int = 300, warmup: int = 30, config: SessionConfig = RECOMME
             data, kind = varied_image(i)
             t0 = time.perf_counter()
             try:
-                result = remove(data, config, max_size=max_size)
+                result = remove(data, config, options=RemoveOptions(max_size=max_size))
                 atomic_write_bytes(out_dir / f"{i % 20:02d}.png", encode(result.image, "png"))
             except Exception as exc:  # counted and reported: a soak must not stop on one image
                 refused += 1

@@ -31,7 +31,8 @@ def main() -> int:
     from PIL import Image
 
     from rembg_core import models
-    from rembg_core.measure.sampling import RssSampler, rss
+    from rembg_core.measure.sampling import RssSampler
+    from rembg_core.memory import rss
     from rembg_core.session import SessionConfig, load_session
 
     config = SessionConfig()  # arena on, mem pattern on, threads auto: ORT's defaults, as rembg's
@@ -39,12 +40,13 @@ def main() -> int:
     cap = args.max_size
 
     if args.impl == "ours":
+        from rembg_core.options import RemoveOptions
         from rembg_core.pipeline import remove
 
         session = load_session(config)
 
         def call():
-            return remove(data, session=session, max_size=cap).image
+            return remove(data, session=session, options=RemoveOptions(max_size=cap)).image
 
     elif args.impl == "rembg":
         os.environ["U2NET_HOME"] = str(models.models_dir())  # rembg finds <U2NET_HOME>/u2netp.onnx

@@ -78,7 +78,7 @@ def thumbnail(data: bytes) -> bytes:
 def row(r: ItemResult) -> dict:
     return {"#": r.index + 1, "file": r.name, "status": r.status, "reason": r.error or "",
             "output": r.output_name or "", "size": f"{r.size[0]}×{r.size[1]}" if r.size else "",
-            "time (ms)": round(r.seconds * 1000), "RSS (MB)": round(r.rss / common.sampling.MB, 1)}
+            "time (ms)": round(r.seconds * 1000), "RSS (MB)": round(r.rss / common.memory.MB, 1)}
 
 
 def new_zip_path() -> Path:
@@ -158,7 +158,7 @@ def run(items: list, opts: RemoveOptions, settings: common.Settings, use_cache: 
     if cache is not None:
         s = cache.stats
         cache_line = (f"Result cache: {s.hits - hits0} hits in this batch; {len(cache)} entries, "
-                      f"{cache.size_bytes() / common.sampling.MB:.0f} MB of {CACHE_BYTES // common.sampling.MB} MB")
+                      f"{cache.size_bytes() / common.memory.MB:.0f} MB of {CACHE_BYTES // common.memory.MB} MB")
     return BatchRun(rows, thumbs, rss, statuses, zip_path, time.perf_counter() - t0, settings.config.label(),
                     cache_line)
 

@@ -13,8 +13,8 @@ from rembg_core.imageio import load_image
 from rembg_core.measure import report
 from rembg_core.measure.configs import ProbeConfig, config_set
 from rembg_core.measure.records import ProbeRecord
-from rembg_core.measure.sampling import MB
 from rembg_core.measure.sweep import SweepResult, sweep
+from rembg_core.memory import MB
 from rembg_core.quantize import quality
 
 RESULT = "bench_result"

@@ -26,7 +26,7 @@ from rembg_core import models, samples, session
 from rembg_core.errors import ImageLoadError, ModelChecksumError, ModelError
 from rembg_core.idle import IdleReleaser
 from rembg_core.imageio import encode
-from rembg_core.measure import sampling
+from rembg_core import memory
 from rembg_core.session import ModelSession, SessionConfig
 
 # pandas and plotly are imported here, once, when the first session loads this module. Streamlit and
@@ -124,7 +124,7 @@ def cached_session(config: SessionConfig) -> ModelSession:
 def _release_one(config: SessionConfig) -> bool:
     """Drop one config's session from Streamlit's cache (the idle policy's release hook)."""
     _cached_session.clear(config)
-    sampling.trim()
+    memory.trim()
     return True
 
 
@@ -141,13 +141,13 @@ def lease(config: SessionConfig) -> Iterator[ModelSession]:
         yield held
 
 
-def release_sessions() -> sampling.TrimReport:
+def release_sessions() -> memory.TrimReport:
     """Drop every cached session, then gc + malloc_trim; returns RSS before/after."""
-    before = sampling.rss()
+    before = memory.rss()
     _cached_session.clear()
     session.clear()
-    report = sampling.trim()
-    return sampling.TrimReport(before, report.rss_after, report.collected, report.malloc_trim)
+    report = memory.trim()
+    return memory.TrimReport(before, report.rss_after, report.collected, report.malloc_trim)
 
 
 def release_control(key: str) -> None:
@@ -159,8 +159,8 @@ def release_control(key: str) -> None:
     report = st.session_state.get(f"{key}_report")
     if report is not None:
         st.caption(
-            f"RSS {report.rss_before / sampling.MB:.0f} MB → {report.rss_after / sampling.MB:.0f} MB "
-            f"(freed {report.freed / sampling.MB:.0f} MB)"
+            f"RSS {report.rss_before / memory.MB:.0f} MB → {report.rss_after / memory.MB:.0f} MB "
+            f"(freed {report.freed / memory.MB:.0f} MB)"
         )
 
 
@@ -243,4 +243,4 @@ def as_file(picked: Picked) -> Path:
 
 
 def mb(value: float) -> str:
-    return f"{value / sampling.MB:.0f} MB"
+    return f"{value / memory.MB:.0f} MB"

@@ -13,8 +13,8 @@ from rembg_core.claims.report import rows as claim_rows
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.lab import runs as lab
 from rembg_core.lab.glossary import FLAG_HELP, UNITS
-from rembg_core.measure import sampling
-from rembg_core.measure.sampling import MB
+from rembg_core import memory
+from rembg_core.memory import MB
 
 HISTORY = "lab_history"
 CLAIMS_RUN = "lab_claims_run"
@@ -39,7 +39,7 @@ def run_in_process(picked: common.Picked, settings: common.Settings, repeats: in
         job = lab.InProcessRun(session, picked.data, settings.max_size, repeats).start()
         points: list[tuple[float, int]] = []
         while job.alive:
-            points.append((job.sampler.now(), sampling.rss()))
+            points.append((job.sampler.now(), memory.rss()))
             status.progress(job.done / repeats, text=f"Image {min(job.done + 1, repeats)} of {repeats} · RSS now "
                             f"{points[-1][1] / MB:.0f} MB · peak so far {job.sampler.current_peak() / MB:.0f} MB")
             live.plotly_chart(charts.live_rss(points), key=f"lab_live_{len(points)}")

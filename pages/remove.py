@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from pages import common
-from rembg_core import charts, compose, models
+from rembg_core import RemoveOptions, charts, compose, models
 from rembg_core import kept as kept_
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.lab.glossary import GETTING_STARTED, UNITS, max_size_story
@@ -29,7 +29,7 @@ def hex_to_rgba(value: str, alpha: int = 255) -> compose.Color:
     return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16), alpha
 
 
-def options() -> kept_.Options:
+def options(max_size: int | None) -> RemoveOptions:
     c1, c2, c3, c4 = st.columns(4)
     only_mask = c1.toggle("Only the mask", key="remove_only_mask", help="Download the greyscale mask as the result.")
     post = c2.toggle("Post-process mask", key="remove_post",
@@ -43,17 +43,16 @@ def options() -> kept_.Options:
     bgcolor = None
     if use_bg and not only_mask:
         bgcolor = hex_to_rgba(st.color_picker("Background colour", "#FFFFFF", key="remove_bg"))
-    return kept_.Options(only_mask=only_mask, post_process_mask=post, crop=crop, bgcolor=bgcolor)
+    return RemoveOptions(max_size=max_size, only_mask=only_mask, post_process_mask=post, crop=crop, bgcolor=bgcolor)
 
 
-def run(mask_key: tuple, picked: common.Picked, opts: kept_.Options, settings: common.Settings) -> Run:
+def run(mask_key: tuple, picked: common.Picked, opts: RemoveOptions, settings: common.Settings) -> Run:
     with RssSampler(interval=0.005) as sampler:
         sampler.mark("session", "start")
         with common.lease(settings.config) as session:
             sampler.mark("session", "end")
-            result = remove(picked.data, settings.config, max_size=settings.max_size, session=session,
-                            on_stage=sampler.mark, **vars(opts))
-    return Run(kept_.keep(result, mask_key, opts, picked.name, settings.max_size), sampler.trace, result.timings)
+            result = remove(picked.data, settings.config, opts, session=session, on_stage=sampler.mark)
+    return Run(kept_.keep(result, mask_key, picked.name), sampler.trace, result.timings)
 
 
 def after_caption(k: kept_.Kept) -> str:
@@ -96,7 +95,7 @@ def show(run_: Run, settings: common.Settings) -> None:
     m[1].metric("RSS before", common.mb(trace.before), help=UNITS["rss"])
     m[2].metric("RSS peak", common.mb(trace.peak), f"+{common.mb(trace.growth)}", delta_color="off",
                 help=UNITS["peak"])
-    m[3].metric("RSS after", common.mb(trace.after), f"{trace.retained / common.sampling.MB:+.0f} MB retained",
+    m[3].metric("RSS after", common.mb(trace.after), f"{trace.retained / common.memory.MB:+.0f} MB retained",
                 delta_color="off", help=UNITS["retained"])
     ratio = trace.release_ratio
     m[4].metric("Released after peak", "–" if ratio is None else f"{ratio:.0%}", help=UNITS["release"])
@@ -121,7 +120,7 @@ settings = common.settings()
 picked = common.pick_image("remove")
 with st.expander("Getting started", expanded=picked is None, icon=":material/school:"):
     st.markdown(GETTING_STARTED)
-opts = options()
+opts = options(settings.max_size)
 if picked is None:
     st.info("Upload an image or pick a sample to see its cutout.", icon=":material/upload:")
     st.stop()

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from .measure.sampling import MB, MemoryTrace
+from .measure.sampling import MemoryTrace
+from .memory import MB
 
 # One colour per pipeline stage, so bands read the same on every chart.
 STAGE_COLORS = {

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import session as sessions
-from .measure.sampling import rss
+from .memory import rss
 from .session import ModelSession, SessionConfig
 
 

@@ -15,31 +15,21 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from . import compose, preview
+from . import preview
 from .imageio import encode, load_image
-from .pipeline import RemovalResult, compose_result
+from .options import RemoveOptions
+from .pipeline import RemovalResult, compose_result, encode_result
 from .session import SessionConfig
 
 PREVIEW_SIDE = 1100  # px: what the browser gets; downloads are full size
 
 
 @dataclass(frozen=True)
-class Options:
-    """What only changes compositing: recomposed from the kept mask, without the model."""
-
-    only_mask: bool = False
-    post_process_mask: bool = False
-    crop: bool = False
-    bgcolor: compose.Color | None = None
-
-
-@dataclass(frozen=True)
 class Kept:
     mask_key: tuple  # (image identity, session config, max_size): same key → same model mask
-    options: Options
+    options: RemoveOptions  # options.max_size decides the mask; every other field only compositing
     name: str
     config: SessionConfig
-    max_size: int | None
     raw_mask_png: bytes = field(repr=False)  # the model's mask at working size, before post-processing
     image_png: bytes = field(repr=False)  # the result (cutout or mask), full size, with the input's ICC profile
     alpha_png: bytes = field(repr=False)
@@ -76,27 +66,27 @@ def _after(image: Image.Image) -> Image.Image:
     return small if small.mode in ("L", "RGB") else preview.on_checkerboard(small)
 
 
-def keep(result: RemovalResult, mask_key: tuple, options: Options, name: str, max_size: int | None,
-         inferences: int = 1) -> Kept:
+def keep(result: RemovalResult, mask_key: tuple, name: str, inferences: int = 1) -> Kept:
     """`result` from remove() (it carries the model's mask) reduced to what a session may keep."""
     src = result.source
     if result.model_mask is None:
         raise ValueError("the result carries no model mask")
-    return Kept(mask_key, options, name, result.config, max_size, encode(result.model_mask, "png"),
-                encode(result.image, "png", src.icc_profile), encode(result.mask, "png"), thumbnail(src.rgb),
+    return Kept(mask_key, result.options, name, result.config, encode(result.model_mask, "png"),
+                encode_result(result, result.options.replace(format="png")), encode(result.mask, "png"), thumbnail(src.rgb),
                 _after(result.image), result.image.size, src.size, src.original_size, src.decoded_size, src.notes,
                 src.icc_profile, dict(result.timings), inferences)
 
 
-def recompose(kept: Kept, data: bytes, options: Options) -> Kept:
-    """The same image and session with other compositing options: decode again, reuse the mask."""
+def recompose(kept: Kept, data: bytes, options: RemoveOptions) -> Kept:
+    """The same image and session with other compositing options: decode again, reuse the mask.
+    `options.max_size` must be the kept one (another cap means another mask)."""
+    if options.max_size != kept.options.max_size:
+        raise ValueError("another max_size needs another model run, not a recompose")
     t0 = time.perf_counter()
-    loaded = load_image(data, max_size=kept.max_size)
+    loaded = load_image(data, max_size=options.max_size)
     raw = Image.open(io.BytesIO(kept.raw_mask_png))
     raw.load()
-    image, alpha = compose_result(loaded, raw, only_mask=options.only_mask,
-                                  post_process_mask=options.post_process_mask, bgcolor=options.bgcolor,
-                                  crop=options.crop)
+    image, alpha = compose_result(loaded, raw, options)
     timings = {"recompose": time.perf_counter() - t0}
-    result = RemovalResult(image, alpha, timings, kept.config, loaded, raw)
-    return keep(result, kept.mask_key, options, kept.name, kept.max_size, inferences=0)
+    result = RemovalResult(image, alpha, timings, kept.config, loaded, options, raw)
+    return keep(result, kept.mask_key, kept.name, inferences=0)

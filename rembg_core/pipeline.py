@@ -11,8 +11,9 @@ import numpy as np
 from PIL import Image
 
 from . import compose
-from .imageio import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
+from .imageio import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, encode, load_image
 from .models import ModelSpec
+from .options import RemoveOptions
 from .session import ModelSession, SessionConfig, get_session
 
 # on_stage(name, "start" | "end"): lets a memory sampler mark stage boundaries
@@ -26,6 +27,7 @@ class RemovalResult:
     timings: dict[str, float] = field(compare=False)  # seconds per stage, "queue" (waiting for a run slot), "total"
     config: SessionConfig
     source: LoadedImage = field(repr=False, compare=False)
+    options: RemoveOptions = RemoveOptions()
     model_mask: Image.Image | None = field(default=None, repr=False, compare=False)  # before post-processing
 
     @property
@@ -75,53 +77,57 @@ def predict_mask(rgb: Image.Image, session: ModelSession,
     queued_before = timings.get("queue", 0.0)
     with _stage("inference", timings, on_stage):
         pred = session.run(batch, timings)
-    # time spent waiting for a free run slot (session.run_slots) is "queue", not inference
+    # time spent waiting for a free run slot (gate.GATE) is "queue", not inference
     timings["inference"] -= timings["queue"] - queued_before
     with _stage("postprocess", timings, on_stage):
         mask = compose.prediction_to_mask(pred[0, 0], rgb.size)
     return mask
 
 
-def remove(data: ImageSource | LoadedImage, config: SessionConfig | None = None, *,
-           max_size: int | None = None, only_mask: bool = False, post_process_mask: bool = False,
-           bgcolor: compose.Color | None = None, crop: bool = False, crop_padding: int = 0,
-           max_pixels: int | None = DEFAULT_MAX_PIXELS, session: ModelSession | None = None,
-           on_stage: StageHook | None = None) -> RemovalResult:
+def remove(data: ImageSource | LoadedImage, config: SessionConfig | None = None,
+           options: RemoveOptions = RemoveOptions(), *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+           session: ModelSession | None = None, on_stage: StageHook | None = None) -> RemovalResult:
     """Remove the background of one image.
 
-    `data` is bytes, a path, a PIL image or an already loaded image. `max_size` caps the longest
-    side before anything else (the model always sees its own input size). Raises ImageLoadError
-    subclasses for bad input and ModelError subclasses when the model is unavailable.
+    `data` is bytes, a path, a PIL image or an already loaded image. `options.max_size` caps the
+    longest side before anything else (the model always sees its own input size). Raises
+    ImageLoadError subclasses for bad input and ModelError subclasses when the model is unavailable.
     """
     config = config or (session.config if session else SessionConfig())
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
     with _stage("load", timings, on_stage):
-        loaded = data if isinstance(data, LoadedImage) else load_image(data, max_size=max_size, max_pixels=max_pixels)
+        loaded = data if isinstance(data, LoadedImage) else load_image(data, max_size=options.max_size,
+                                                                           max_pixels=max_pixels)
     with _stage("session", timings, on_stage):
         session = session or get_session(config)
     mask = predict_mask(loaded.rgb, session, timings, on_stage)
     with _stage("compose", timings, on_stage):
-        image, alpha = compose_result(loaded, mask, only_mask=only_mask, post_process_mask=post_process_mask,
-                                      bgcolor=bgcolor, crop=crop, crop_padding=crop_padding)
+        image, alpha = compose_result(loaded, mask, options)
     timings["total"] = time.perf_counter() - t_start
-    return RemovalResult(image, alpha, timings, config, loaded, mask)
+    return RemovalResult(image, alpha, timings, config, loaded, options, mask)
 
 
-def compose_result(loaded: LoadedImage, mask: Image.Image, *, only_mask: bool = False,
-                   post_process_mask: bool = False, bgcolor: compose.Color | None = None, crop: bool = False,
-                   crop_padding: int = 0) -> tuple[Image.Image, Image.Image]:
+def compose_result(loaded: LoadedImage, mask: Image.Image,
+                   options: RemoveOptions = RemoveOptions()) -> tuple[Image.Image, Image.Image]:
     """(image, alpha) from the model's mask: everything after inference, so options that only change
     compositing can be re-applied to a kept mask without running the model again."""
-    if post_process_mask:
+    if options.post_process_mask:
         mask = compose.post_process_mask(mask)
     alpha = compose.combine_alpha(mask, loaded.alpha)
-    if only_mask:
+    if options.only_mask:
         image = alpha
     else:
         image = compose.cutout(loaded.rgb, alpha)
-        if bgcolor is not None:
-            image = compose.apply_background(image, bgcolor)
-    if crop:
-        image, alpha = compose.crop_to_subject(image, alpha, crop_padding)
+        if options.bgcolor is not None:
+            image = compose.apply_background(image, options.bgcolor)
+    if options.crop:
+        image, alpha = compose.crop_to_subject(image, alpha, options.crop_padding)
     return image, alpha
+
+
+def encode_result(result: RemovalResult, options: RemoveOptions | None = None, *, png_level: int = 4) -> bytes:
+    """The result as a file in `options.format` (the result's own options by default), keeping the
+    input's ICC colour profile: the one encoder every caller uses."""
+    options = options or result.options
+    return encode(result.image, options.format, result.source.icc_profile, png_level=png_level)

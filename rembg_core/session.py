@@ -13,8 +13,8 @@ import onnxruntime as ort
 
 from . import models
 from .errors import ModelChecksumError, ModelFetchError, ModelLoadError
-from .limits import LIMITS
-from .measure.sampling import trim
+from .gate import GATE
+from .memory import trim
 
 ort.set_default_logger_severity(3)  # ORT's warnings go to stderr unasked; errors still raise
 
@@ -89,67 +89,6 @@ class SessionConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-@dataclass(frozen=True)
-class SlotStats:
-    capacity: int
-    running: int  # runs inside ORT right now
-    waiting: int  # runs queued for a slot right now
-    peak_running: int
-    peak_waiting: int
-    waits: int  # runs that had to queue, since start
-    wait_seconds: float  # their total time in the queue
-
-
-class RunSlots:
-    """At most `capacity` model runs at once in this process; the rest wait their turn.
-
-    Every concurrent run on a session gets its own ORT buffers, so unbounded parallelism
-    multiplies peak memory without adding throughput (each run already uses all cores).
-    Waiting is counted so a UI can say "waited 0.4 s for a free slot".
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._sem = threading.BoundedSemaphore(capacity)
-        self._lock = threading.Lock()
-        self._running = self._waiting = self._peak_running = self._peak_waiting = self._waits = 0
-        self._wait_seconds = 0.0
-
-    def acquire(self) -> float:
-        """Take a slot; returns the seconds spent waiting for it."""
-        if self._sem.acquire(blocking=False):
-            waited = 0.0
-        else:
-            with self._lock:
-                self._waiting += 1
-                self._peak_waiting = max(self._peak_waiting, self._waiting)
-            t0 = time.perf_counter()
-            try:
-                self._sem.acquire()
-            finally:
-                waited = time.perf_counter() - t0
-                with self._lock:
-                    self._waiting -= 1
-            with self._lock:
-                self._waits += 1
-                self._wait_seconds += waited
-        with self._lock:
-            self._running += 1
-            self._peak_running = max(self._peak_running, self._running)
-        return waited
-
-    def release(self) -> None:
-        with self._lock:
-            self._running -= 1
-        self._sem.release()
-
-    def stats(self) -> SlotStats:
-        with self._lock:
-            return SlotStats(self.capacity, self._running, self._waiting, self._peak_running,
-                             self._peak_waiting, self._waits, self._wait_seconds)
-
-
-run_slots = RunSlots(LIMITS.max_concurrent_runs)
 
 
 @dataclass(frozen=True)
@@ -164,14 +103,14 @@ class ModelSession:
 
     def run(self, batch: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
         """(1, 3, S, S) float32 in, the first output out. ORT's run is thread-safe; at most
-        `run_slots.capacity` run at once. With `timings`, adds the wait as timings["queue"]."""
-        waited = run_slots.acquire()
+        `gate.GATE.capacity` run at once. With `timings`, adds the wait as timings["queue"]."""
+        waited = GATE.acquire()
         try:
             if timings is not None:
                 timings["queue"] = timings.get("queue", 0.0) + waited
             return self.inner.run(None, {self.input_name: batch}, self.config.run_options())[0]
         finally:
-            run_slots.release()
+            GATE.release()
 
 
 def load_session(config: SessionConfig) -> ModelSession:

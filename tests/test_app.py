@@ -289,8 +289,8 @@ def test_benchmark_sweep_chart_and_exports(model_path):
 def test_benchmark_opens_a_saved_sweep_and_refuses_junk(model_path):
     from rembg_core.measure.configs import ProbeConfig
     from rembg_core.measure.records import ProbeRecord
-    from rembg_core.measure.sampling import MB
     from rembg_core.measure.sweep import SweepResult
+    from rembg_core.memory import MB
     from rembg_core.session import SessionConfig
 
     def record(name, arena, latency, retained):

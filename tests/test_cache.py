@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rembg_core.batch import RemoveOptions
+from rembg_core import RemoveOptions
 from rembg_core.batch.cache import MAGIC, ResultCache, cache_key
 
 MODEL_A = "sha256:" + "a" * 64

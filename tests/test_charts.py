@@ -6,7 +6,8 @@ import plotly.graph_objects as go
 import pytest
 
 from rembg_core import charts
-from rembg_core.measure.sampling import MB, Mark, MemoryTrace, RssSampler, Sample
+from rembg_core.measure.sampling import Mark, MemoryTrace, RssSampler, Sample
+from rembg_core.memory import MB
 
 
 def make_trace(before=100, peak=400, after=250, stages=(("load", 0.0, 0.1), ("inference", 0.1, 0.9))) -> MemoryTrace:

@@ -16,7 +16,7 @@ from rembg_core.claims import verdicts as v
 from rembg_core.claims.catalog import RELEASE_TARGET, TEMPORARIES_CLAIMED
 from rembg_core.claims.report import rows, table
 from rembg_core.measure.analysis import median_interval
-from rembg_core.measure.sampling import MB
+from rembg_core.memory import MB
 
 
 def rec(kind: str, variant: str, ok: bool = True, reason: str = "", round: int = 0, **values) -> TrialRecord:

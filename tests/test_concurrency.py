@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from rembg_core import SessionConfig, get_session, load_image, models, remove
 from rembg_core import session as session_mod
-from rembg_core.session import RunSlots
+from rembg_core.gate import RunGate
 
 pytestmark = pytest.mark.model
 THREADS = 8
@@ -58,9 +58,9 @@ def test_eight_threads_on_one_session_match_sequential_runs(model_path):
             assert fp == sequential[i], f"image {i} differs when run concurrently"
 
 
-def test_run_slots_queue_the_rest_and_report_the_wait(model_path, monkeypatch):
-    slots = RunSlots(1)
-    monkeypatch.setattr(session_mod, "run_slots", slots)
+def test_run_gate_queues_the_rest_and_report_the_wait(model_path, monkeypatch):
+    slots = RunGate(1)
+    monkeypatch.setattr(session_mod, "GATE", slots)
     data = varied_images()[4]
     barrier = threading.Barrier(THREADS)
 
@@ -80,9 +80,9 @@ def test_run_slots_queue_the_rest_and_report_the_wait(model_path, monkeypatch):
     assert all(t["inference"] >= 0 for t in timings)  # the wait is not counted as inference
 
 
-def test_run_slot_is_released_when_a_run_fails(model_path, monkeypatch):
-    slots = RunSlots(1)
-    monkeypatch.setattr(session_mod, "run_slots", slots)
+def test_run_gate_is_released_when_a_run_fails(model_path, monkeypatch):
+    slots = RunGate(1)
+    monkeypatch.setattr(session_mod, "GATE", slots)
     session = get_session(SessionConfig())
     with pytest.raises(Exception, match="."):  # ORT raises its own plain exception types
         session.run(np.zeros((1, 3, 7, 7), np.float32))  # wrong shape

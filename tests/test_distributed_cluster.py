@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import png_bytes, subject_image
 
-from rembg_core.batch import RemoveOptions, collect, run_batch
+from rembg_core import RemoveOptions
+from rembg_core.batch import collect, run_batch
 from rembg_core.distributed import MANIFEST_NAME, JobSpec, manifest, run_job
 from rembg_core.session import SessionConfig
 

@@ -18,7 +18,7 @@ from PIL import Image
 from rembg_core import RembgCoreError, SessionConfig, get_session, models, remove
 from rembg_core import session as session_mod
 from rembg_core.errors import ModelChecksumError
-from rembg_core.measure.sampling import MB, rss, trim
+from rembg_core.memory import MB, rss, trim
 
 pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]

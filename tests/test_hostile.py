@@ -19,7 +19,7 @@ from hostile import CASES, Accept, Case, Refuse, by_name, photo, save
 from PIL import Image
 
 from rembg_core import errors, load_image, remove
-from rembg_core.measure.sampling import MB, rss
+from rembg_core.memory import MB, rss
 
 ROOT = Path(__file__).resolve().parents[1]
 REFUSED = [c for c in CASES if isinstance(c.expect, Refuse)]

@@ -10,7 +10,7 @@ import pytest
 from conftest import png_bytes, subject_image
 from PIL import Image
 
-from rembg_core import kept
+from rembg_core import RemoveOptions, kept
 from rembg_core.pipeline import remove
 
 pytestmark = pytest.mark.model
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.model
 def big(model_path) -> tuple[bytes, kept.Kept]:
     data = png_bytes(subject_image((3000, 2000)))
     result = remove(data)
-    return data, kept.keep(result, ("big", "cfg", None), kept.Options(), "big.png", None)
+    return data, kept.keep(result, ("big", "cfg", None), "big.png")
 
 
 def test_a_kept_result_holds_encoded_files_and_thumbnails_only(big):
@@ -32,13 +32,13 @@ def test_a_kept_result_holds_encoded_files_and_thumbnails_only(big):
     assert k.inferences == 1 and "inference" in k.timings
 
 
-@pytest.mark.parametrize("options", [kept.Options(crop=True), kept.Options(bgcolor=(0, 128, 255, 255)),
-                                     kept.Options(only_mask=True, post_process_mask=True)])
+@pytest.mark.parametrize("options", [RemoveOptions(crop=True), RemoveOptions(bgcolor=(0, 128, 255, 255)),
+                                     RemoveOptions(only_mask=True, post_process_mask=True)])
 def test_recompose_equals_a_full_run_without_the_model(big, options):
     data, k = big
     again = kept.recompose(k, data, options)
     assert again.inferences == 0 and "inference" not in again.timings and again.mask_key == k.mask_key
-    direct = remove(data, **vars(options))
+    direct = remove(data, options=options)
     got = np.asarray(Image.open(io.BytesIO(again.image_png)))
     assert got.shape == np.asarray(direct.image).shape
     assert np.array_equal(got, np.asarray(direct.image))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rembg_core.lab.runs import LabRun, measured_effect, same_conditions
-from rembg_core.measure.sampling import MB
+from rembg_core.memory import MB
 from rembg_core.session import SessionConfig
 
 ON, OFF = SessionConfig(), SessionConfig(enable_cpu_mem_arena=False)

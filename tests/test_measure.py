@@ -18,8 +18,8 @@ from rembg_core.measure.child import FAULT_ENV
 from rembg_core.measure.configs import ProbeConfig, config_set
 from rembg_core.measure.records import SCHEMA, ProbeRecord
 from rembg_core.measure.runner import child_reason, run_idle_probe, run_isolated
-from rembg_core.measure.sampling import MB
 from rembg_core.measure.sweep import SweepResult, sweep
+from rembg_core.memory import MB
 from rembg_core.session import SessionConfig
 
 ARENA_OFF = ProbeConfig(SessionConfig(enable_cpu_mem_arena=False))

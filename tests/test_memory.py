@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from rembg_core.measure.sampling import MB, Mark, MemoryTrace, RssSampler, Sample, TrimReport, rss, trim
+from rembg_core.measure.sampling import Mark, MemoryTrace, RssSampler, Sample
+from rembg_core.memory import MB, TrimReport, rss, trim
 
 
 def test_sampler_records_samples_and_marks_in_order():

@@ -11,7 +11,7 @@ import pytest
 from conftest import png_bytes, subject_image
 from PIL import Image
 
-from rembg_core import SessionConfig, get_session, remove
+from rembg_core import RemoveOptions, SessionConfig, get_session, remove
 from rembg_core import session as session_mod
 from rembg_core.pipeline import preprocess
 
@@ -99,21 +99,21 @@ def test_preprocess_is_float32_and_matches_rembgs_float64_recipe(model_path):
 
 def test_options_only_mask_bgcolor_crop_post_process(model_path):
     data = png_bytes(subject_image())
-    mask = remove(data, only_mask=True).image
+    mask = remove(data, options=RemoveOptions(only_mask=True)).image
     assert mask.mode == "L" and mask.size == (400, 300)
-    bg = remove(data, bgcolor=(0, 0, 255, 255)).image
+    bg = remove(data, options=RemoveOptions(bgcolor=(0, 0, 255, 255))).image
     assert bg.getpixel((2, 2))[2] > 200 and bg.getpixel((2, 2))[3] == 255
-    cropped = remove(data, crop=True)
+    cropped = remove(data, options=RemoveOptions(crop=True))
     assert cropped.image.size == cropped.mask.size
     assert cropped.image.width < 400 and cropped.image.height < 300
-    padded = remove(data, crop=True, crop_padding=10).image
+    padded = remove(data, options=RemoveOptions(crop=True, crop_padding=10)).image
     assert padded.width == min(400, cropped.image.width + 20)
-    hard = np.unique(np.asarray(remove(data, post_process_mask=True).mask))
+    hard = np.unique(np.asarray(remove(data, options=RemoveOptions(post_process_mask=True)).mask))
     assert set(hard.tolist()) <= {0, 255}
 
 
 def test_max_size_caps_output_and_model_still_sees_its_input(model_path):
-    result = remove(png_bytes(subject_image((1200, 900))), max_size=300)
+    result = remove(png_bytes(subject_image((1200, 900))), options=RemoveOptions(max_size=300))
     assert result.image.size == (300, 225)
     assert result.source.original_size == (1200, 900)
 

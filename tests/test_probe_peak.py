@@ -7,7 +7,7 @@ import pytest
 
 from rembg_core import SessionConfig
 from rembg_core.measure.runner import run_isolated
-from rembg_core.measure.sampling import MB, rss
+from rembg_core.memory import MB, rss
 from tests.conftest import subject_image
 
 

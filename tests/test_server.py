@@ -23,7 +23,7 @@ import requests
 from hostile import CASES, Accept, Refuse
 from PIL import Image
 
-from rembg_core import remove
+from rembg_core import RemoveOptions, remove
 from rembg_core.load import LoadRun, LoadSpec, run_load
 from rembg_core.server.process import ServerProcess, get_json
 from tests.conftest import png_bytes, subject_image
@@ -64,7 +64,7 @@ def one_line_error(resp: requests.Response) -> str:
 
 def test_rembg_style_request_gives_the_library_mask_in_every_worker(service):
     """rembg's documented client call, unchanged; each worker (forked after preload) answers the same mask."""
-    expected = np.asarray(remove(PHOTO, only_mask=True).mask, dtype=np.int16)
+    expected = np.asarray(remove(PHOTO, options=RemoveOptions(only_mask=True)).mask, dtype=np.int16)
     seen: dict[int, np.ndarray] = {}
     for _ in range(30):  # pairs of simultaneous requests, until both workers have answered
         answers: list[requests.Response] = []

@@ -22,34 +22,17 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image
-
-from .. import compose, models
+from .. import models
 from ..errors import ImageLoadError, RembgCoreError
 from ..imageio import LoadedImage, load_image
-from ..measure.sampling import rss
+from ..memory import rss
 from ..naming import OutputNames
-from ..pipeline import remove
+from ..options import RemoveOptions
+from ..pipeline import RemovalResult, encode_result, remove
 from ..session import ModelSession, SessionConfig, get_session
 from .cache import ResultCache
 from .inputs import ARCHIVE_MAGIC, BatchItem, BatchLimits, NestedArchiveError
-from .outputs import encode_output
-
-
-@dataclass(frozen=True)
-class RemoveOptions:
-    """What decides an output image; with the input bytes and the model, the cache key."""
-
-    max_size: int | None = None
-    only_mask: bool = False
-    post_process_mask: bool = False
-    bgcolor: compose.Color | None = None
-    crop: bool = False
-    format: str = "png"
-
-    def __post_init__(self) -> None:
-        if self.format not in ("png", "webp"):
-            raise ValueError("format must be png or webp")
+from .outputs import BATCH_PNG_LEVEL
 
 
 @dataclass(frozen=True)
@@ -111,8 +94,7 @@ class _Work:
     seconds: float = 0.0
     key: str | None = None
     loaded: LoadedImage | None = None
-    image: Image.Image | None = None  # the RemovalResult's image, until encoded
-    icc: bytes | None = None  # the input's colour profile, carried into the output as remove's CLI does
+    result: RemovalResult | None = None  # until encoded
     data: bytes | None = None
     size: tuple[int, int] | None = None
     cached: bool = False
@@ -176,12 +158,9 @@ class _Engine:
             return w
         t0 = time.perf_counter()
         try:
-            o = self.options
-            result = remove(w.loaded, session=self.session, only_mask=o.only_mask,
-                            post_process_mask=o.post_process_mask, bgcolor=o.bgcolor, crop=o.crop)
-            w.image, w.icc = result.image, w.loaded.icc_profile
-            w.timings.update({k: v for k, v in result.timings.items() if k in ("preprocess", "inference", "postprocess", "compose")})
-            del result
+            w.result = remove(w.loaded, session=self.session, options=self.options)
+            w.timings.update({k: v for k, v in w.result.timings.items()
+                              if k in ("preprocess", "inference", "postprocess", "compose")})
         except Exception as exc:
             w.error = _reason(exc)
         finally:
@@ -190,19 +169,19 @@ class _Engine:
         return w
 
     def finish(self, w: _Work) -> _Work:
-        if w.image is None:
+        if w.result is None:
             return w
         t0 = time.perf_counter()
         try:
-            w.size = w.image.size
-            w.data = encode_output(w.image, self.options.format, w.icc)
-            w.image = None
+            w.size = w.result.image.size
+            w.data = encode_result(w.result, png_level=BATCH_PNG_LEVEL)
+            w.result = None
             if self.cache is not None and w.key is not None:
                 self.cache.put(w.key, w.data, {"size": list(w.size), "format": self.options.format})
         except Exception as exc:
             w.error = _reason(exc)
         finally:
-            w.image = None
+            w.result = None
             w.timings["encode"] = time.perf_counter() - t0
             w.seconds += w.timings["encode"]
         return w

@@ -11,19 +11,12 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from PIL import Image
-
 from ..atomic import atomic_writer
-from ..imageio import encode
 
 # zlib level for batch PNGs. Level 1 encodes a cleared 1 MP cutout in about half the time of
 # imageio.encode's level 4 for files about 11 % larger; in a batch on 2 cores the encoder competes
 # with inference for CPU, so the time is worth more than the bytes (docs/BENCHMARKS.md, "Batch").
 BATCH_PNG_LEVEL = 1
-
-
-def encode_output(image: Image.Image, fmt: str, icc: bytes | None = None) -> bytes:
-    return encode(image, fmt, icc, png_level=BATCH_PNG_LEVEL if fmt == "png" else 4)
 
 
 def fresh_zip_path(folder: Path, stale_after: float) -> Path:

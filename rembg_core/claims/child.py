@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ..measure.child import _maxrss, metadata, serve
 from ..measure.configs import ProbeConfig
-from ..measure.sampling import RssSampler, rss
+from ..measure.sampling import RssSampler
+from ..memory import rss
 
 WARM = 2  # images before accumulation is judged: the memory pattern allocates on the second run
 
@@ -35,6 +36,7 @@ def _open_fds() -> int:
 
 def sessions(spec: dict) -> dict:
     """`requests` removals from `threads` threads, on one shared session or a new one each."""
+    from ..options import RemoveOptions
     from ..pipeline import remove
     from ..session import load_session
 
@@ -55,7 +57,7 @@ def sessions(spec: dict) -> dict:
         for _ in range(n):
             t = time.perf_counter()
             session = one if shared else load_session(config.session)
-            remove(data, session=session, max_size=spec.get("max_size"))
+            remove(data, session=session, options=RemoveOptions(max_size=spec.get("max_size")))
             del session
             with lock:
                 latencies.append(time.perf_counter() - t)
@@ -76,6 +78,7 @@ def sessions(spec: dict) -> dict:
 def stream(spec: dict) -> dict:
     """The same image `items` times: `stream+gc`, `stream` (no gc) or `keep` (results held)."""
     from ..imageio import encode
+    from ..options import RemoveOptions
     from ..pipeline import remove
     from ..session import load_session
 
@@ -88,7 +91,7 @@ def stream(spec: dict) -> dict:
     after_each: list[int] = []
     size = None
     for _ in range(int(spec["items"])):
-        result = remove(data, session=session, max_size=spec.get("max_size"))
+        result = remove(data, session=session, options=RemoveOptions(max_size=spec.get("max_size")))
         size = result.image.size
         encode(result.image, "png")  # what a batch does with each result: write it out
         if variant == "keep":
@@ -151,8 +154,9 @@ def cache(spec: dict) -> dict:
     from PIL import Image
 
     from ..batch.cache import ResultCache
-    from ..batch.engine import RemoveOptions, run_batch
+    from ..batch.engine import run_batch
     from ..batch.inputs import BatchItem
+    from ..options import RemoveOptions
     from ..session import load_session
 
     config = ProbeConfig.from_dict(spec["config"])

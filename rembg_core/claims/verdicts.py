@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Callable, Sequence
 
 from ..measure.analysis import MIN_COVERAGE, median_interval
-from ..measure.sampling import MB
+from ..memory import MB
 from .catalog import RELEASE_TARGET, TEMPORARIES_CLAIMED
 from .child import WARM
 from .records import ClaimResult, Figure, TrialRecord, figure

@@ -12,8 +12,8 @@ from ..imageio import load_image
 from ..measure import report
 from ..measure.configs import config_set
 from ..measure.records import ProbeRecord
-from ..measure.sampling import MB
 from ..measure.sweep import sweep
+from ..memory import MB
 from .common import ExitCode, add_model_flag, cannot_write, error, model_ready, non_negative_int, positive_int
 
 

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..atomic import atomic_write_bytes
-from ..batch import BatchLimitError, ItemResult, RemoveOptions, ResultCache, collect, run_batch, zip_writer
+from ..batch import BatchLimitError, ItemResult, ResultCache, collect, run_batch, zip_writer
 from ..distributed import cli as distributed_cli
 from ..errors import ImageLoadError, ModelError
-from ..imageio import encode
-from ..measure.sampling import MB
-from ..pipeline import remove
+from ..memory import MB
+from ..options import RemoveOptions
+from ..pipeline import encode_result, remove
 from ..session import SessionConfig
 from .common import (
     ExitCode,
@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     if not model_ready(config.model):
         return ExitCode.UNAVAILABLE
+    options = remove_options(args, fmt)
     if not single_file:
-        return remove_batch(args, config, out, fmt)
+        return remove_batch(args, config, out, options)
     src = Path(args.inputs[0])
     try:
-        result = remove(src, config, max_size=args.max_size, only_mask=args.only_mask,
-                        post_process_mask=args.post_process_mask, bgcolor=args.bgcolor, crop=args.crop)
+        result = remove(src, config, options)
     except ImageLoadError as exc:
         error(src, exc)
         return ExitCode.REFUSED
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         error(src, f"unexpected {type(exc).__name__}: {exc}")
         return ExitCode.REFUSED
     try:
-        atomic_write_bytes(out, encode(result.image, fmt, result.source.icc_profile))
+        atomic_write_bytes(out, encode_result(result))
     except OSError as exc:
         error(out, cannot_write(exc))
         return ExitCode.UNAVAILABLE
@@ -122,9 +122,13 @@ class _ProgressLine:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
-def remove_batch(args: argparse.Namespace, config: SessionConfig, out: Path, fmt: str) -> int:
-    options = RemoveOptions(max_size=args.max_size, only_mask=args.only_mask, post_process_mask=args.post_process_mask,
-                            bgcolor=args.bgcolor, crop=args.crop, format=fmt)
+def remove_options(args: argparse.Namespace, fmt: str) -> RemoveOptions:
+    """The one options value from the parsed arguments."""
+    return RemoveOptions(max_size=args.max_size, only_mask=args.only_mask, post_process_mask=args.post_process_mask,
+                         bgcolor=args.bgcolor, crop=args.crop, format=fmt)
+
+
+def remove_batch(args: argparse.Namespace, config: SessionConfig, out: Path, options: RemoveOptions) -> int:
     try:
         items = collect(args.inputs)
     except BatchLimitError as exc:

@@ -30,11 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch import BatchLimitError, RemoveOptions
+    from ..batch import BatchLimitError
     from ..cli import common as cli
     from ..cli.common import ExitCode
     from ..errors import ModelError, RembgCoreError
-    from ..measure.sampling import MB
+    from ..memory import MB
+    from ..options import RemoveOptions
     from ..session import SessionConfig
     from .cluster import RayUnavailableError, ray_available
     from .job import JobSpec, run_job

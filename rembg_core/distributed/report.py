@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..measure.sampling import MB
+from ..memory import MB
 from .manifest import ManifestRow
 
 

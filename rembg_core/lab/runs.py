@@ -16,7 +16,9 @@ from typing import Literal
 
 from ..measure.records import SPREAD_WARN
 from ..measure.runner import run_isolated
-from ..measure.sampling import MB, MemoryTrace, RssSampler, release_ratio
+from ..measure.sampling import MemoryTrace, RssSampler
+from ..memory import MB, release_ratio
+from ..options import RemoveOptions
 from ..pipeline import remove
 from ..session import ModelSession, SessionConfig
 
@@ -105,7 +107,7 @@ class InProcessRun:
         try:
             for _ in range(self.repeats):
                 t0 = time.perf_counter()
-                remove(self.data, session=self.session, max_size=self.max_size, on_stage=self.sampler.mark)
+                remove(self.data, session=self.session, options=RemoveOptions(max_size=self.max_size), on_stage=self.sampler.mark)
                 self.latencies.append(time.perf_counter() - t0)
         except BaseException as exc:  # handed to the caller's thread by result()
             self.error = exc

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ..memory import MB
 from .configs import ProbeConfig
 from .records import SPREAD_WARN, ProbeRecord
-from .sampling import MB
 
 
 def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:

@@ -102,7 +102,7 @@ def _fault(fd: int) -> None:
 def _maxrss() -> int:
     """This process's peak RSS. VmHWM first: Linux carries ru_maxrss across fork+exec, so a child of
     a big parent (the Streamlit server, ~800 MB) would report the parent's size as its own peak."""
-    from .sampling import read_hwm
+    from ..memory import read_hwm
 
     hwm = read_hwm()
     return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
@@ -110,8 +110,10 @@ def _maxrss() -> int:
 
 def measure(spec: dict) -> dict:
     """Session load, warm-ups, measured repeats; RSS sampled throughout."""
+    from ..memory import rss, trim
+    from ..options import RemoveOptions
     from ..pipeline import remove
-    from .sampling import RssSampler, rss, trim
+    from .sampling import RssSampler
 
     config = ProbeConfig.from_dict(spec["config"])
     data = Path(spec["image"]).read_bytes()
@@ -126,7 +128,7 @@ def measure(spec: dict) -> dict:
     for i in range(int(spec.get("warmups", 2)) + int(spec.get("repeats", 5))):
         warm = i < int(spec.get("warmups", 2))
         with sampler.stage("warmup" if warm else "run"):
-            result = remove(data, session=session, max_size=max_size, on_stage=sampler.mark)
+            result = remove(data, session=session, options=RemoveOptions(max_size=max_size), on_stage=sampler.mark)
         image_size = result.image.size
         if not warm:
             runs.append(result.timings)
@@ -151,8 +153,10 @@ def measure_idle(spec: dict) -> dict:
     Shows the policy keeps arena speed in the burst and gives the arena back when idle.
     """
     from ..idle import IdleReleaser
+    from ..memory import rss
+    from ..options import RemoveOptions
     from ..pipeline import remove
-    from .sampling import RssSampler, rss
+    from .sampling import RssSampler
 
     config = ProbeConfig.from_dict(spec["config"])
     cfg = config.session
@@ -168,7 +172,7 @@ def measure_idle(spec: dict) -> dict:
             for _ in range(burst):
                 t0 = time.perf_counter()
                 with policy.lease(cfg) as session:
-                    remove(data, session=session, max_size=spec.get("max_size"))
+                    remove(data, session=session, options=RemoveOptions(max_size=spec.get("max_size")))
                 del session  # a reference kept here would keep the arena alive past its release
                 latencies.append(time.perf_counter() - t0)
         busy_rss = rss()
@@ -179,7 +183,7 @@ def measure_idle(spec: dict) -> dict:
         with sampler.stage("after idle"):
             t0 = time.perf_counter()
             with policy.lease(cfg) as session:
-                remove(data, session=session, max_size=spec.get("max_size"))
+                remove(data, session=session, options=RemoveOptions(max_size=spec.get("max_size")))
             first_after_idle = time.perf_counter() - t0
             del session
     trace = sampler.stop()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..memory import MB
 from ..session import SessionConfig
-from .sampling import MB
 
 STRATEGIES = {"next_power_of_two": 0, "same_as_requested": 1}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from ..memory import release_ratio
 from .configs import ProbeConfig
-from .sampling import MemoryTrace, release_ratio
+from .sampling import MemoryTrace
 
 SCHEMA = "rembg-lab/bench/2"
 SPREAD_WARN = 0.10  # (max - min) / median of the repeats

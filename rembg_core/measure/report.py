@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from .sampling import MB
+from ..memory import MB
 from .sweep import SweepResult
 
 

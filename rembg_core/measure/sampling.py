@@ -1,70 +1,17 @@
-"""Process memory: resident set size, a sampler with stage marks, and giving freed memory back to the OS."""
+"""An RSS timeline with stage marks, sampled on a background thread (the primitives live in rembg_core.memory)."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 
 import psutil
 
-MB = 1024 * 1024
-
-
-def rss() -> int:
-    """Resident set size of this process, in bytes."""
-    return psutil.Process().memory_info().rss
-
-
-@cache
-def _libc_malloc_trim():
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
-    try:
-        fn = ctypes.CDLL(name).malloc_trim  # glibc only
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_size_t]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-def release_ratio(before: int, peak: int, after: int) -> float | None:
-    """(peak − after) / (peak − before): 1.0 gave it all back, 0.0 kept it all; None if RSS never rose."""
-    if peak <= before:
-        return None
-    return (peak - after) / (peak - before)
-
-
-@dataclass(frozen=True)
-class TrimReport:
-    rss_before: int
-    rss_after: int
-    collected: int  # objects gc found unreachable
-    malloc_trim: bool  # whether glibc's malloc_trim ran
-
-    @property
-    def freed(self) -> int:
-        return max(0, self.rss_before - self.rss_after)
-
-
-def trim() -> TrimReport:
-    """gc.collect() then glibc malloc_trim(0): hands freed heap pages back to the OS (no-op elsewhere)."""
-    before = rss()
-    collected = gc.collect()
-    fn = _libc_malloc_trim()
-    if fn is not None:
-        fn(0)
-    return TrimReport(before, rss(), collected, fn is not None)
-
+from ..memory import read_hwm, release_ratio, reset_peak
 
 # --- sampling -----------------------------------------------------------------
 # A background thread reads RSS every few milliseconds while code runs; stage marks line the
@@ -173,31 +120,6 @@ class MemoryTrace:
             duration=float(d.get("duration", 0.0)), interval=float(d.get("interval", 0.0)),
             exact_peak=bool(d.get("exact_peak", False)), py_heap_peak=d.get("py_heap_peak"),
         )
-
-
-def read_hwm() -> int | None:
-    """The kernel's peak RSS for this process (VmHWM), in bytes; None off Linux."""
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def reset_peak() -> bool:
-    """Reset the kernel's RSS high-water mark (Linux ≥ 4.0: write 5 to /proc/self/clear_refs).
-
-    After this, VmHWM is the exact peak since the reset, spikes between samples included.
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 class RssSampler:

@@ -5,33 +5,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from ..colors import Color, parse_color
+from ..colors import parse_color
+from ..options import FORMATS, RemoveOptions
 from .config import ServerConfig
 
 TRUE, FALSE = {"true", "1", "yes", "on", "t", "y"}, {"false", "0", "no", "off", "f", "n", ""}
 # rembg features this server does not implement: refuse loudly rather than answer without them
 UNSUPPORTED = {"a": "alpha matting", "dc": "edge decontamination", "vm": "ViTMatte edge refinement"}
-FORMATS = {"png": "image/png", "webp": "image/webp"}
 
 
 class OptionError(ValueError):
     """A request option we refuse (422); the message is one line."""
-
-
-@dataclass(frozen=True)
-class RemoveOptions:
-    only_mask: bool = False
-    post_process_mask: bool = False
-    bgcolor: Color | None = None
-    max_size: int | None = None
-    crop: bool = False
-    format: str = "png"
-
-    @property
-    def media_type(self) -> str:
-        return FORMATS[self.format]
 
 
 def _bool(params: Mapping[str, str], name: str) -> bool:
@@ -74,4 +59,5 @@ def parse(params: Mapping[str, str], config: ServerConfig) -> RemoveOptions:
     fmt = (params.get("format") or "png").lower()
     if fmt not in FORMATS:
         raise OptionError(f"format={fmt!r}: choose png or webp")
-    return RemoveOptions(_bool(params, "om"), _bool(params, "ppm"), bgcolor, max_size, _bool(params, "crop"), fmt)
+    return RemoveOptions(max_size=max_size, only_mask=_bool(params, "om"), post_process_mask=_bool(params, "ppm"),
+                         bgcolor=bgcolor, crop=_bool(params, "crop"), format=fmt)

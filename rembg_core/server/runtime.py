@@ -16,14 +16,13 @@ from .. import models
 from .. import session as sessions
 from ..errors import ModelError
 from ..idle import IdleReleaser, ReleaseEvent
-from ..imageio import encode
-from ..measure.sampling import rss
-from ..pipeline import remove
+from ..memory import rss
+from ..options import RemoveOptions
+from ..pipeline import encode_result, remove
 from ..session import ModelSession, SessionConfig
 from . import metrics
 from .admission import Admission
 from .config import ServerConfig
-from .options import RemoveOptions
 
 RECHECK_SECONDS = 5.0  # a worker that is not ready looks at the model again at most this often
 
@@ -83,13 +82,11 @@ class Runtime:
         cfg = self.config.session
         try:
             with self.releaser.lease(cfg) as session:
-                result = remove(data, cfg, max_size=opts.max_size, only_mask=opts.only_mask,
-                                post_process_mask=opts.post_process_mask, bgcolor=opts.bgcolor, crop=opts.crop,
-                                max_pixels=self.config.max_pixels, session=session)
+                result = remove(data, cfg, opts, max_pixels=self.config.max_pixels, session=session)
         except ModelError as exc:
             self.reason = str(exc)
             raise
-        return encode(result.image, opts.format)
+        return encode_result(result)
 
     def refresh_gauges(self) -> None:
         metrics.RSS.set(rss())
