@@ -16,10 +16,8 @@ import importlib.util
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -133,7 +131,6 @@ class EdgesRun:
     composites: tuple[str, ...]
     results: tuple[ModeResult, ...]
     meta: dict
-    stopped: bool = False
 
     def result(self, mode: str) -> ModeResult | None:
         return next((r for r in self.results if r.mode == mode), None)
@@ -141,35 +138,9 @@ class EdgesRun:
     def to_dict(self) -> dict:
         from .report import comparisons
 
-        return {"meta": self.meta, "composites": list(self.composites), "stopped": self.stopped,
+        return {"meta": self.meta, "composites": list(self.composites),
                 "units": metrics.UNITS, "results": [r.to_dict() for r in self.results],
                 "comparisons": [c.to_dict() for c in comparisons(self)]}
-
-
-class Stopper:
-    """A Stop button's handle: `stop()` kills the live children and ends the run after them."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self._live: list[subprocess.Popen] = []
-
-    def started(self, proc: subprocess.Popen) -> None:
-        with self._lock:
-            self._live = [p for p in self._live if p.poll() is None] + [proc]
-            if self._event.is_set():
-                proc.kill()
-
-    def stop(self) -> None:
-        self._event.set()
-        with self._lock:
-            for p in self._live:
-                if p.poll() is None:
-                    p.kill()
-
-    @property
-    def stopped(self) -> bool:
-        return self._event.is_set()
 
 
 Progress = Callable[[int, int, str], None]
@@ -183,16 +154,16 @@ def _machine() -> dict:
 
 def run_edges(composites: Sequence[Composite], modes: Sequence[str] = ("none", "decontaminate", "matting"), *,
               rounds: int = 3, warmups: int = 1, timeout: float = 900, command: str = "",
-              progress: Progress | None = None, stopper: Stopper | None = None,
-              workdir: str | os.PathLike | None = None) -> EdgesRun:
+              progress: Progress | None = None, workdir: str | os.PathLike | None = None) -> EdgesRun:
     """Run `modes` on `composites` in `rounds` interleaved rounds of fresh processes and score them.
-    Never raises for a failing child: that mode comes back with ok=False and the child's reason."""
+    Never raises for a failing child: that mode comes back with ok=False and the child's reason.
+    To stop a run, raise from `progress` or from a measure.runner tick: the live child is killed
+    and the working folder removed as the error unwinds."""
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ValueError(f"unknown edge mode {unknown[0]!r}: choose from {', '.join(MODES)}")
     if not composites:
         raise ValueError("no composites to score")
-    stopper = stopper or Stopper()
     started = time.time()
     load_start = list(os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="rembg-lab-edges-", dir=workdir) as tmp:
@@ -207,18 +178,16 @@ def run_edges(composites: Sequence[Composite], modes: Sequence[str] = ("none", "
         total, done = rounds * len(modes), 0
         for r in range(rounds):
             for mode in modes:
-                if stopper.stopped:
-                    break
                 if progress:
                     progress(done, total, f"round {r + 1} of {rounds}: {mode}")
-                runs[mode].append(_run_child(mode, r, inputs, folder / f"{mode}-{r}", warmups, timeout, stopper))
+                runs[mode].append(_run_child(mode, r, inputs, folder / f"{mode}-{r}", warmups, timeout))
                 if runs[mode][-1].ok:
                     last_ok[mode] = r
                 done += 1
         if progress:
             progress(done, total, "scoring")
         results = tuple(_score(mode, runs[mode], composites, folder / f"{mode}-{last_ok[mode]}" if mode in last_ok
-                               else None, stopper.stopped) for mode in modes)
+                               else None) for mode in modes)
     meta = {"when": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
             "where": socket.gethostname(), "machine": _machine(),
             "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -226,11 +195,10 @@ def run_edges(composites: Sequence[Composite], modes: Sequence[str] = ("none", "
             "sizes": [list(c.size) for c in composites], "band_dilation": metrics.BAND_DILATION,
             "new_backgrounds": list(metrics.NEW_BACKGROUNDS), "loadavg_start": load_start,
             "loadavg_end": list(os.getloadavg()), "seconds": round(time.time() - started, 1)}
-    return EdgesRun(tuple(c.name for c in composites), results, meta, stopper.stopped)
+    return EdgesRun(tuple(c.name for c in composites), results, meta)
 
 
-def _run_child(mode: str, r: int, inputs: list[str], outdir: Path, warmups: int, timeout: float,
-               stopper: Stopper) -> ChildRun:
+def _run_child(mode: str, r: int, inputs: list[str], outdir: Path, warmups: int, timeout: float) -> ChildRun:
     m = MODES[mode]
     spec = {"mode": "edges", "options": dict(m.options), "inputs": inputs, "outdir": str(outdir), "warmups": warmups}
     module = OURS_CHILD if m.impl == "ours" else PEER_CHILD
@@ -238,19 +206,16 @@ def _run_child(mode: str, r: int, inputs: list[str], outdir: Path, warmups: int,
         return ChildRun(mode, r, False, "rembg is not installed here (pip install -r requirements-dev.txt)")
     if m.impl == "ours" and not ours_offered(mode):
         return ChildRun(mode, r, False, "this build has no such edge mode yet")
-    out = spawn(spec, probe_config(SessionConfig()), timeout=timeout, module=module, on_start=stopper.started)
-    if stopper.stopped and out.payload is None:
-        return ChildRun(mode, r, False, "stopped", wall=out.wall)
+    out = spawn(spec, probe_config(SessionConfig()), timeout=timeout, module=module)
     if out.payload is None:
         return ChildRun(mode, r, False, out.reason, wall=out.wall)
     p = out.payload
     return ChildRun(mode, r, True, "", tuple(p["seconds"]), tuple(int(g) for g in p["growth"]), out.wall)
 
 
-def _score(mode: str, runs: list[ChildRun], composites: Sequence[Composite], outdir: Path | None,
-           stopped: bool) -> ModeResult:
+def _score(mode: str, runs: list[ChildRun], composites: Sequence[Composite], outdir: Path | None) -> ModeResult:
     if outdir is None:
-        reason = next((r.reason for r in reversed(runs) if r.reason), "stopped before it ran" if stopped else "did not run")
+        reason = next((r.reason for r in reversed(runs) if r.reason), "did not run")
         return ModeResult(mode, False, reason, tuple(runs))
     whole, band, pngs = [], [], []
     for i, c in enumerate(composites):

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,10 +64,9 @@ def _signal_name(code: int) -> str:
 
 
 def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str] | None = None,
-          module: str = CHILD_MODULE, on_start: Callable[[subprocess.Popen], None] | None = None) -> ChildOutcome:
+          module: str = CHILD_MODULE) -> ChildOutcome:
     """Run one child (`python -m module --result-fd N SPEC`) on `spec`; its result arrives on a pipe
-    whose write end only the child holds. `on_start` receives the child's Popen (so a caller's Stop
-    can kill it; a killed child comes back as crashed)."""
+    whose write end only the child holds."""
     read_fd, write_fd = os.pipe()
     chunks: list[bytes] = []
 
@@ -87,8 +85,6 @@ def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str
         os.close(write_fd)
         return ChildOutcome(None, f"could not start the child: {exc}", None, time.perf_counter() - t0)
     os.close(write_fd)  # the child's copy is now the only one: EOF when it exits
-    if on_start is not None:
-        on_start(proc)
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
