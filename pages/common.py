@@ -43,7 +43,8 @@ PAGES = (("remove.py", "Remove background", ":material/content_cut:"),
          ("watermark.py", "Watermark", ":material/branding_watermark:"),
          ("memory_lab.py", "Memory Lab", ":material/memory:"),
          ("benchmark.py", "Benchmark", ":material/speed:"),
-         ("serving_lab.py", "Serving Lab", ":material/dns:"))
+         ("serving_lab.py", "Serving Lab", ":material/dns:"),
+         ("edges.py", "Edges", ":material/blur_on:"))
 
 # Session-state keys of the shared sidebar, with the value a page sees when no sidebar was drawn.
 K_MODEL, K_ARENA, K_PATTERN, K_SHRINK, K_THREADS, K_MAX_SIZE = (

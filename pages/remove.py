@@ -6,10 +6,12 @@ import time
 from dataclasses import dataclass
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from pages import common
 from rembg_core import RemoveOptions, charts, colors, models, naming
 from rembg_core import kept as kept_
+from rembg_core.dashboard import compare
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.lab.glossary import GETTING_STARTED, OPTION_HELP, UNITS, max_size_story
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
@@ -81,6 +83,13 @@ def show(run_: Run, settings: common.Settings) -> None:
     scale = min(1.0, COLUMN_PX / k.before_size[0])
     before.image(k.before, caption=f"Before — {k.name}", width=max(1, round(k.before_size[0] * scale)))
     after.image(k.after, caption=after_caption(k), width=max(1, round(k.after_size[0] * scale)))
+    if not k.options.only_mask and k.size == k.source_size:  # a slider needs the cutout at the photo's frame
+        with st.expander("Before/after slider: checkerboard, light or dark, zoom onto an edge (alpha kept)",
+                         icon=":material/compare:"):
+            if st.session_state.get("remove_cmp", (None,))[0] is not k:  # made once per result
+                st.session_state["remove_cmp"] = (k, compare.compare_html(k.before, k.image_png,
+                                                                          labels=(k.name, "cutout")))
+            components.html(st.session_state["remove_cmp"][1], height=compare.frame_height())
     for note in k.notes:
         st.caption(f"Note: {note}")
     if run_.recomposed is not None:

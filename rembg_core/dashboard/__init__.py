@@ -1,0 +1,1 @@
+"""Dashboard-only library code: no Streamlit here; the pages in pages/ draw what these modules make."""
