@@ -12,7 +12,6 @@ from rembg_core.edgequality import crops, metrics, synthetic
 from rembg_core.edgequality.report import sign_test_p
 from rembg_core.edgequality.synthetic import SS, _Canvas
 
-
 # --- synthetic truth -------------------------------------------------------------
 
 def test_disk_coverage_matches_its_area():
