@@ -22,10 +22,10 @@ st.caption("Hair, fur and a veil drawn with exact coverage (and any RGBA cutout 
 
 left, right = st.columns([3, 2])
 fgs = left.multiselect("Foregrounds", synthetic.FOREGROUNDS, default=list(synthetic.FOREGROUNDS), key="edges_fg")
-bgs = left.multiselect("Backgrounds", synthetic.BACKGROUNDS, default=list(synthetic.BACKGROUNDS), key="edges_bg")
+bgs = left.multiselect("Backgrounds", synthetic.BACKGROUNDS, default=["green"], key="edges_bg")
 offered = runner.available_modes()
 modes = left.multiselect("Modes", offered, default=list(offered), key="edges_modes",
-                         format_func=lambda m: f"{m} — {view.MODE_LABELS[m]}")
+                         help="\n".join(f"- **{m}**: {view.MODE_LABELS[m]}" for m in offered))
 if not runner.peer_available():
     left.caption("rembg is not installed here, so its modes are not offered (`pip install -r requirements-dev.txt`).")
 ups = common.uploads("RGBA cutouts (optional)", "edges_uploads", multiple=True, container=right,

@@ -1,7 +1,7 @@
 """Zoomed crops of one edge, every mode side by side, over a light and a dark background.
 
-The window is the square with the most soft-band truth pixels (where hair or a veil is), the same
-for every mode. Pixels are enlarged with nearest-neighbour, so what is shown is what each cutout
+The window is the square where the truth alpha changes most (hair, fur, an outline under a veil),
+the same for every mode. Pixels are enlarged with nearest-neighbour, so what is shown is what each cutout
 holds, not a resampler's smoothing.
 """
 
@@ -22,11 +22,12 @@ LABEL_H = 18
 
 
 def edge_window(alpha: np.ndarray, side: int = 64) -> tuple[int, int, int, int]:
-    """(left, top, right, bottom) of the `side`-pixel square holding the most soft truth alpha."""
+    """(left, top, right, bottom) of the `side`-pixel square where the truth alpha changes most
+    (strands, fur, the outline under a veil), rather than where it is merely soft (a veil's flat middle)."""
     h, w = alpha.shape
     side = max(8, min(side, h, w))
-    soft = ((alpha > 0.02) & (alpha < 0.98)).astype(np.float32)
-    density = ndimage.uniform_filter(soft, size=side, mode="constant")
+    gy, gx = np.gradient(alpha.astype(np.float32))
+    density = ndimage.uniform_filter(np.hypot(gx, gy), size=side, mode="constant")
     half = side // 2
     inner = density[half:h - (side - half) + 1, half:w - (side - half) + 1]
     y, x = np.unravel_index(int(inner.argmax()), inner.shape)

@@ -66,18 +66,15 @@ def peer_available() -> bool:
 
 
 def available_modes() -> tuple[str, ...]:
-    return tuple(n for n, m in MODES.items() if m.impl == "ours" or peer_available())
+    return tuple(n for n, m in MODES.items() if (m.impl == "ours" and ours_offered(n)) or
+                 (m.impl == "rembg" and peer_available()))
 
 
 def ours_offered(mode: str) -> bool:
-    """Whether the library has this edge mode yet (the edge stage may land after this instrument)."""
-    from ..options import RemoveOptions
-
-    try:
-        RemoveOptions(**dict(MODES[mode].options))
-    except (TypeError, ValueError):
-        return False
-    return True
+    """Whether this build has the edge stage a mode of ours needs (`none` needs none)."""
+    if MODES[mode].impl != "ours" or not MODES[mode].options:
+        return True
+    return importlib.util.find_spec("rembg_core.edges") is not None
 
 
 @dataclass(frozen=True)
@@ -205,7 +202,7 @@ def _run_child(mode: str, r: int, inputs: list[str], outdir: Path, warmups: int,
     if m.impl == "rembg" and not peer_available():
         return ChildRun(mode, r, False, "rembg is not installed here (pip install -r requirements-dev.txt)")
     if m.impl == "ours" and not ours_offered(mode):
-        return ChildRun(mode, r, False, "this build has no such edge mode yet")
+        return ChildRun(mode, r, False, "this build has no edge stage (rembg_core.edges) yet")
     out = spawn(spec, probe_config(SessionConfig()), timeout=timeout, module=module)
     if out.payload is None:
         return ChildRun(mode, r, False, out.reason, wall=out.wall)
