@@ -195,7 +195,7 @@ def test_crops_pick_an_edge_and_keep_pixels():
     assert ((sub > 0.02) & (sub < 0.98)).mean() > 0.2 and (sub >= 0.98).any()  # soft veil meeting the body
     gy, gx = np.gradient(comp.alpha)
     g = np.hypot(gx, gy)
-    assert g[box[1]:box[3], box[0]:box[2]].mean() > 3 * g.mean()
+    assert g[box[1]:box[3], box[0]:box[2]].mean() > 2 * g.mean()
     truth = crops.truth_rgba(comp)
     img = crops.side_by_side(comp, [("truth again", truth), ("as png", _png(truth, "RGBA"))], side=32, zoom=3)
     assert img.size == (4 * (96 + 4) - 4, crops.LABEL_H + 2 * 96 + 4)
