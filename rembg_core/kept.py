@@ -73,7 +73,7 @@ def keep(result: RemovalResult, mask_key: tuple, name: str, inferences: int = 1)
         raise ValueError("the result carries no model mask")
     return Kept(mask_key, result.options, name, result.config, encode(result.model_mask, "png"),
                 encode_result(result, result.options.replace(format="png")), encode(result.mask, "png"), thumbnail(src.rgb),
-                _after(result.image), result.image.size, src.size, src.original_size, src.decoded_size, src.notes,
+                _after(result.image), result.image.size, src.size, src.original_size, src.decoded_size, result.notes,
                 src.icc_profile, dict(result.timings), inferences)
 
 
@@ -86,7 +86,7 @@ def recompose(kept: Kept, data: bytes, options: RemoveOptions) -> Kept:
     loaded = load_image(data, max_size=options.max_size)
     raw = Image.open(io.BytesIO(kept.raw_mask_png))
     raw.load()
-    image, alpha = compose_result(loaded, raw, options)
+    composed = compose_result(loaded, raw, options)
     timings = {"recompose": time.perf_counter() - t0}
-    result = RemovalResult(image, alpha, timings, kept.config, loaded, options, raw)
+    result = RemovalResult(composed.image, composed.alpha, timings, kept.config, loaded, options, raw, composed.notes)
     return keep(result, kept.mask_key, kept.name, inferences=0)
