@@ -33,8 +33,8 @@ class Tile:
     @property
     def core_in_window(self) -> tuple[slice, slice]:
         """The core's place inside the window's arrays."""
-        t, l = self.top - self.margin_top, self.left - self.margin_left
-        return slice(t, t + self.bottom - self.top), slice(l, l + self.right - self.left)
+        top, left = self.top - self.margin_top, self.left - self.margin_left
+        return slice(top, top + self.bottom - self.top), slice(left, left + self.right - self.left)
 
 
 def occupied_blocks(band: np.ndarray, size: int) -> np.ndarray:

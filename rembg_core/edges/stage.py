@@ -11,7 +11,7 @@ from PIL import Image
 from ..limits import LIMITS
 from ..options import RemoveOptions
 from . import band, budget, foreground, haze, matting
-from .trimap import BACKGROUND, FOREGROUND, UNKNOWN, trimap
+from .trimap import FOREGROUND, UNKNOWN, trimap
 
 MATTING_TILE, MATTING_MARGIN = 96, 12  # a window of ≤ 120² px: its sparse system stays a few MB
 COLOUR_TILE = 256
