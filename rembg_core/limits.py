@@ -30,6 +30,10 @@ class Limits:
     # Model runs at once in this process; the rest queue (8 parallel runs on one u2netp session
     # took RSS from 209 to 670 MB). Each run already uses every core through intra-op threads.
     max_concurrent_runs: int = 2
+    # Edge refinement (alpha matting, decontamination) at full scale covers at most this many band
+    # pixels per request; a larger band is refined at a reduced scale and upsampled (the result's notes
+    # say so), and one over 64x this is refused. Time grows with the band, memory does not.
+    max_edge_band_pixels: int = 1_000_000
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -23,9 +23,11 @@ from ..pipeline import encode_result, remove
 from ..session import SessionConfig
 from .common import (
     ExitCode,
+    add_edge_flags,
     add_session_flags,
     cannot_write,
     color,
+    edge_options,
     error,
     is_zip,
     model_ready,
@@ -47,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bgcolor", type=color, default=None, metavar="R,G,B,A")
     p.add_argument("--crop", action="store_true", help="trim to the subject")
     p.add_argument("--format", choices=("png", "webp"), default=None)
+    add_edge_flags(p.add_argument_group("edges"))
     p.add_argument("--cache", metavar="DIR", default=None, help="reuse results stored in DIR (batch only)")
     p.add_argument("--cache-max-mb", type=positive_int, default=512, metavar="MB", help="cache size cap")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -67,9 +70,13 @@ def run(args: argparse.Namespace) -> int:
     if fmt not in ("png", "webp"):
         error(out, "output format must be png or webp")
         return ExitCode.USAGE
+    try:
+        options = remove_options(args, fmt)
+    except ValueError as exc:
+        error("options", exc)
+        return ExitCode.USAGE
     if not model_ready(config.model):
         return ExitCode.UNAVAILABLE
-    options = remove_options(args, fmt)
     if not single_file:
         return remove_batch(args, config, out, options)
     src = Path(args.inputs[0])
@@ -123,9 +130,9 @@ class _ProgressLine:
 
 
 def remove_options(args: argparse.Namespace, fmt: str) -> RemoveOptions:
-    """The one options value from the parsed arguments."""
+    """The one options value from the parsed arguments; ValueError (one line) for a bad combination."""
     return RemoveOptions(max_size=args.max_size, only_mask=args.only_mask, post_process_mask=args.post_process_mask,
-                         bgcolor=args.bgcolor, crop=args.crop, format=fmt)
+                         bgcolor=args.bgcolor, crop=args.crop, format=fmt, **edge_options(args))
 
 
 def remove_batch(args: argparse.Namespace, config: SessionConfig, out: Path, options: RemoveOptions) -> int:

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         spec = JobSpec(out=out, config=config, address=args.address, actors=args.actors, batch_size=args.batch_size,
                        options=RemoveOptions(max_size=args.max_size, only_mask=args.only_mask,
                                              post_process_mask=args.post_process_mask, bgcolor=args.bgcolor,
-                                             crop=args.crop, format=fmt),
+                                             crop=args.crop, format=fmt, **cli.edge_options(args)),
                        cache_dir=str(Path(args.cache).resolve()) if args.cache else None,
                        object_store_mb=args.object_store_mb or None, progress_bars=args.progress)
     except ValueError as exc:
