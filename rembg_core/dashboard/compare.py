@@ -30,11 +30,13 @@ ZOOMS = (1, 2, 4, 8, 16)
 def preview(image: Image.Image | bytes, max_side: int = PREVIEW_SIDE) -> Image.Image:
     """The picture at preview size; an RGBA one is scaled premultiplied, so transparent pixels'
     colour cannot bleed into the edge."""
+    im: Image.Image
     if isinstance(image, bytes):
         with warnings.catch_warnings():  # our own output, already within the product's pixel limit
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(image))
-            im.load()
+            opened = Image.open(io.BytesIO(image))
+            opened.load()
+            im = opened
     else:
         im = image
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)

@@ -31,7 +31,7 @@ def edge_window(alpha: np.ndarray, side: int = 64) -> tuple[int, int, int, int]:
     half = side // 2
     inner = density[half:h - (side - half) + 1, half:w - (side - half) + 1]
     y, x = np.unravel_index(int(inner.argmax()), inner.shape)
-    return x, y, x + side, y + side
+    return int(x), int(y), int(x) + side, int(y) + side
 
 
 def _over(rgba: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
@@ -50,21 +50,19 @@ def side_by_side(c: Composite, cutouts: Sequence[tuple[str, np.ndarray | bytes]]
     box = window or edge_window(c.alpha, side)
     cols: list[tuple[str, np.ndarray | None]] = [("photo", None), ("truth", truth_rgba(c))]
     for label, cut in cutouts:
-        arr = np.asarray(Image.open(io.BytesIO(cut)).convert("RGBA")) if isinstance(cut, bytes) else cut
-        cols.append((label, arr))
+        cols.append((label, np.asarray(Image.open(io.BytesIO(cut)).convert("RGBA")) if isinstance(cut, bytes)
+                     else cut))
     tw, th = (box[2] - box[0]) * zoom, (box[3] - box[1]) * zoom
     gap = 4
     out = Image.new("RGB", (len(cols) * (tw + gap) - gap, LABEL_H + 2 * th + gap), (255, 255, 255))
     draw = ImageDraw.Draw(out)
     font = ImageFont.load_default()
-    for i, (label, arr) in enumerate(cols):
+    for i, (label, held) in enumerate(cols):
         x = i * (tw + gap)
         draw.text((x + 2, 2), label, fill=(0, 0, 0), font=font)
         for j, color in enumerate((LIGHT, DARK)):
-            if arr is None:
-                tile = c.image[box[1]:box[3], box[0]:box[2]]
-            else:
-                tile = _over(arr[box[1]:box[3], box[0]:box[2]], color)
+            tile = (c.image[box[1]:box[3], box[0]:box[2]] if held is None
+                    else _over(held[box[1]:box[3], box[0]:box[2]], color))
             big = Image.fromarray(tile, "RGB").resize((tw, th), Image.Resampling.NEAREST)
             out.paste(big, (x, LABEL_H + j * (th + gap)))
     return out

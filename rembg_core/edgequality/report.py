@@ -79,7 +79,7 @@ def _cost(a: ModeResult, b: ModeResult, figure: str) -> Comparison:
 def comparisons(run: EdgesRun) -> list[Comparison]:
     from .runner import MODES, PAIRS
 
-    out = []
+    out: list[Comparison] = []
     for ours, theirs, figures in PAIRS:
         a, b = run.result(ours), run.result(theirs)
         if a is None or b is None or not (a.ok and b.ok):
