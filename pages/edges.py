@@ -68,12 +68,16 @@ st.caption(shown.provenance)
 for mode, reason in shown.failures:
     st.error(f"**{mode}**: {reason}", icon=":material/error:")
 st.subheader("Scores (mean over composites) with time and peak memory")
+SHORT = {"band.sad": "SAD", "band.mse": "MSE", "band.grad": "Grad", "band.conn": "Conn", "band.composite": "Comp",
+         "whole.sad": "SAD (whole)", "whole.composite": "Comp (whole)"}
+st.caption("SAD … Comp: over the soft band; “(whole)”: over the whole image. Hover a header for its unit.")
 st.dataframe(shown.rows, hide_index=True, column_config={
     "time s/image": st.column_config.TextColumn(help="Median over rounds [min–max] of the mean seconds per image, "
                                                 "bytes in → RGBA out"),
     "peak growth MB": st.column_config.TextColumn(help="Median over rounds [min–max] of the largest RSS growth "
                                                   "during one image (kernel high-water mark, reset per image)"),
-    **{k: st.column_config.TextColumn(help=v) for k, v in view.UNITS_HELP.items()}})
+    **{k: st.column_config.TextColumn(SHORT[k], help=v, width="small") for k, v in view.UNITS_HELP.items()
+       if k in SHORT}})
 if shown.comparisons:
     st.subheader("Ours against rembg and against no edge stage")
     st.caption("Quality: “lower”/“higher” only when a one-sided sign test over the composites says so (p < 0.05); "
