@@ -14,7 +14,7 @@ from . import band, budget, foreground, haze, matting
 from .trimap import FOREGROUND, UNKNOWN, trimap
 
 MATTING_TILE, MATTING_MARGIN = 96, 12  # a window of ≤ 120² px: its sparse system stays a few MB
-COLOUR_TILE = 256
+COLOUR_TILE = 64  # small: a thin band wastes less of each window on pixels it does not write
 
 
 @dataclass(frozen=True)
