@@ -7,7 +7,8 @@ Input: scikit-image's astronaut photo upscaled (bicubic) to each size and saved 
 sides decode the same bytes. Each child loads its u2netp session (the same file, ORT's default
 options), warms up twice on a 320×320 image (ORT plans its memory pattern on the first run and
 allocates it on the second), resets the kernel's RSS high-water mark, then times one call on the
-photo: bytes in → PNG bytes out. Peak growth = high-water mark − RSS just before the call.
+photo: bytes in → PNG bytes out. Peak growth = high-water mark − RSS just before the call; time is
+wall time and CPU time (all threads of the process: on a loaded machine the steadier figure).
 Configurations run in interleaved rounds (A B C …, A B C …) so load hits all alike; a call that
 exceeds --timeout is killed and reported as such, never as a figure.
 """
@@ -72,12 +73,13 @@ def child(side: str, options: dict, image: str) -> None:
         call(warm.getvalue())
     exact = memory.reset_peak()
     before = memory.rss()
-    t0 = time.perf_counter()
+    load = os.getloadavg()[0]
+    c0, t0 = time.process_time(), time.perf_counter()
     out = call(data)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = memory.read_hwm()
-    print(json.dumps({"seconds": seconds, "growth": (peak or memory.rss()) - before, "exact_peak": exact,
-                      "out_bytes": len(out)}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "growth": (peak or memory.rss()) - before, "exact_peak": exact,
+                      "out_bytes": len(out), "load": load}))
 
 
 def make_image(megapixels: float, folder: Path) -> Path:
@@ -111,6 +113,8 @@ def summary(runs: list[dict]) -> dict:
                  "failed": [r["failed"] for r in runs if "failed" in r]}
     if ok:
         secs, grow = [r["seconds"] for r in ok], [r["growth"] / 2**20 for r in ok]
+        cpu = [r["cpu"] for r in ok]
+        out.update(cpu=statistics.median(cpu), cpu_range=(min(cpu), max(cpu)))
         out.update(seconds=statistics.median(secs), seconds_range=(min(secs), max(secs)),
                    growth_mb=statistics.median(grow), growth_range=(min(grow), max(grow)))
     return out
@@ -128,7 +132,7 @@ def main() -> int:
     if args.child:
         child(args.child[0], json.loads(args.child[1]), args.child[2])
         return 0
-    results: dict = {"load_start": os.getloadavg(), "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    results: dict = {"timeout": args.timeout, "load_start": os.getloadavg(), "cpus": os.cpu_count(), "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     with tempfile.TemporaryDirectory() as tmp:
         for mp in args.sizes:
             image = make_image(mp, Path(tmp))
@@ -152,29 +156,30 @@ def main() -> int:
 
 def report(results: dict, sizes: list[float]) -> None:
     print(f"load average at start {results['load_start']}, at end {results['load_end']}, {results['cpus']} cpus")
-    print("| size | mode | time median (min–max) | peak growth median (min–max) | runs ok |")
-    print("|---|---|---|---|---|")
+    print("| size | mode | wall time median (min–max) | CPU time median (min–max) | peak growth median (min–max) | runs ok |")
+    print("|---|---|---|---|---|---|")
     for mp in sizes:
         for mode, s in results[f"{mp:g}"].items():
             if mode == "raw":
                 continue
             if "seconds" in s:
                 t = f"{s['seconds']:.1f} s ({s['seconds_range'][0]:.1f}–{s['seconds_range'][1]:.1f})"
+                c = f"{s['cpu']:.1f} s ({s['cpu_range'][0]:.1f}–{s['cpu_range'][1]:.1f})"
                 g = f"+{s['growth_mb']:.0f} MB ({s['growth_range'][0]:.0f}–{s['growth_range'][1]:.0f})"
             else:
-                t = g = f"timeout after {s['timeouts'] and results.get('timeout', '')} s" if s["timeouts"] else "failed"
-            print(f"| {mp:g} MP | {mode} | {t} | {g} | {s['ok']}/{s['runs']} |")
-    print("\n| size | ours / rembg | time ratio | peak growth ratio |")
-    print("|---|---|---|---|")
+                t = c = g = f"timed out ({results['timeout']:.0f} s)" if s["timeouts"] else "failed"
+            print(f"| {mp:g} MP | {mode} | {t} | {c} | {g} | {s['ok']}/{s['runs']} |")
+    print("\n| size | ours / rembg | wall time ratio | CPU time ratio | peak growth ratio |")
+    print("|---|---|---|---|---|")
     for mp in sizes:
         res = results[f"{mp:g}"]
         for ours, theirs in PAIRS:
             a, b = res.get(ours, {}), res.get(theirs, {})
             if "seconds" in a and "seconds" in b:
                 print(f"| {mp:g} MP | {ours} / {theirs} | {a['seconds'] / b['seconds']:.2f}× | "
-                      f"{a['growth_mb'] / max(b['growth_mb'], 1e-9):.2f}× |")
+                      f"{a['cpu'] / b['cpu']:.2f}× | {a['growth_mb'] / max(b['growth_mb'], 1e-9):.2f}× |")
             elif "seconds" in a and b.get("timeouts"):
-                print(f"| {mp:g} MP | {ours} / {theirs} | rembg timed out | — |")
+                print(f"| {mp:g} MP | {ours} / {theirs} | rembg timed out | rembg timed out | — |")
 
 
 if __name__ == "__main__":
