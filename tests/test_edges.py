@@ -201,3 +201,15 @@ def test_http_fields_as_rembg_sends_them():
         with pytest.raises(OptionError, match=words) as err:
             parse(bad, cfg)
         assert "\n" not in str(err.value)
+
+
+def test_cache_key_covers_the_edge_fields():
+    from rembg_core.batch.cache import cache_key
+
+    base = RemoveOptions()
+    keys = {cache_key(b"img", o, "sha256:x") for o in (
+        base, base.replace(alpha_matting=True), base.replace(alpha_matting=True, alpha_matting_erode_size=4),
+        base.replace(alpha_matting=True, alpha_matting_foreground_threshold=230),
+        base.replace(alpha_matting=True, alpha_matting_background_threshold=20),
+        base.replace(decontaminate=True), base.replace(clean_haze=True))}
+    assert len(keys) == 7
