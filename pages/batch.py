@@ -15,7 +15,7 @@ import streamlit as st
 from PIL import Image
 
 from pages import common
-from rembg_core import charts, distributed, limits, preview, samples
+from rembg_core import distributed, limits, preview, samples
 from rembg_core.batch import (
     BatchLimitError,
     BatchLimits,
@@ -27,6 +27,7 @@ from rembg_core.batch import (
     zip_writer,
 )
 from rembg_core.batch.cache import DEFAULT_MAX_BYTES, ResultCache
+from rembg_core.dashboard import charts
 from rembg_core.distributed import report as ray_report
 from rembg_core.errors import ModelError, RembgCoreError
 from rembg_core.measure.analysis import rss_drift

@@ -7,7 +7,8 @@ import json
 import streamlit as st
 
 from pages import common
-from rembg_core import charts, models
+from rembg_core import models
+from rembg_core.dashboard import charts
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.imageio import load_image
 from rembg_core.measure import report

@@ -9,8 +9,8 @@ import streamlit as st
 
 from pages import common
 from rembg_core import samples
-from rembg_core.load import charts as load_charts
-from rembg_core.server.lab import LabServer, ServingLab, preload_verdict
+from rembg_core.dashboard import load_charts
+from rembg_core.dashboard.serving import LabServer, ServingLab, preload_verdict
 
 POLL = 0.5  # s between live redraws while a load runs
 

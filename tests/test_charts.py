@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import pytest
 
-from rembg_core import charts
+from rembg_core.dashboard import charts
 from rembg_core.measure.sampling import Mark, MemoryTrace, RssSampler, Sample
 from rembg_core.memory import MB
 

@@ -154,3 +154,22 @@ def test_no_upward_import(low):
             if high is not None and high != low and LAYERS[high] >= LAYERS[low]:
                 offending.append(f"{name} -> {target}")
     assert offending == []
+
+
+def test_only_the_dashboard_reaches_its_support_code():
+    """rembg_core.dashboard (plotly, the `app` extra) is for pages/ alone: the CLI and the service
+    must run without it."""
+    offending = [f"{name} -> {target}" for name in GRAPH if not name.startswith("rembg_core.dashboard")
+                 for target in reachable(GRAPH, name) if target.startswith("rembg_core.dashboard")]
+    assert offending == []
+
+
+def test_the_readme_maps_every_module():
+    """The README's module map is written from the tree: every module appears in it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("```\nrembg_core/"):]
+    block = block[: block.index("```", 4)]
+    missing = [str(p.relative_to(PACKAGE)) for p in sorted(PACKAGE.rglob("*.py"))
+               if p.name != "__init__.py" and p.name not in block]
+    subpackages = [p.parent.name for p in PACKAGE.glob("*/__init__.py") if f"{p.parent.name}/" not in block]
+    assert missing == [] and subpackages == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rembg_core.lab.runs import LabRun, measured_effect, same_conditions
+from rembg_core.dashboard.runs import LabRun, measured_effect, same_conditions
 from rembg_core.memory import MB, MemoryFigures
 from rembg_core.session import SessionConfig
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from ..load import LoadResult, LoadRun, LoadSpec
 from ..load.tree import TreeSample, TreeSampler
+from ..server.process import ServerProcess, get_json
 from ..session import SessionConfig
-from .process import ServerProcess, get_json
 
 
 @dataclass(frozen=True)
