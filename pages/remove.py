@@ -9,11 +9,11 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from pages import common
-from rembg_core import RemoveOptions, charts, colors, models, naming
-from rembg_core import kept as kept_
-from rembg_core.dashboard import compare
+from rembg_core import RemoveOptions, colors, models, naming
+from rembg_core.dashboard import charts, compare
+from rembg_core.dashboard import kept as kept_
+from rembg_core.dashboard.glossary import GETTING_STARTED, OPTION_HELP, UNITS, max_size_story
 from rembg_core.errors import ImageLoadError, ModelError
-from rembg_core.lab.glossary import GETTING_STARTED, OPTION_HELP, UNITS, max_size_story
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import remove
 
@@ -41,7 +41,36 @@ def options(max_size: int | None) -> RemoveOptions:
     bgcolor = None
     if use_bg and not only_mask:
         bgcolor = colors.parse_color(st.color_picker("Background colour", "#FFFFFF", **common.kept("remove_bg")))
-    return RemoveOptions(max_size=max_size, only_mask=only_mask, post_process_mask=post, crop=crop, bgcolor=bgcolor)
+    return RemoveOptions(max_size=max_size, only_mask=only_mask, post_process_mask=post, crop=crop, bgcolor=bgcolor,
+                         **edge_options())
+
+
+EDGE_MODES = {"None": "the source colour at soft edges (rembg's alpha)",
+              "Decontaminate": "the subject's own colour estimated at soft edges",
+              "Matting": "alpha refined in the uncertain band (rembg's -a rule), then the colour"}
+
+
+def edge_options() -> dict:
+    """The Edges control: RemoveOptions fields for the chosen mode; changing it recomposes from the kept mask."""
+    c1, c2 = st.columns([3, 1])
+    mode = c1.segmented_control("Edges", list(EDGE_MODES), default="None", key="remove_edges",
+                                help="; ".join(f"{k}: {v}" for k, v in EDGE_MODES.items())) or "None"
+    haze = c2.toggle("Clean haze", key="remove_clean_haze",
+                     help="Clear faint background haze (alpha below 32, far from the subject) and stray specks.")
+    fields = {"decontaminate": mode == "Decontaminate", "alpha_matting": mode == "Matting", "clean_haze": haze}
+    if mode == "Matting":
+        with st.expander("Matting thresholds", expanded=False):
+            t1, t2, t3 = st.columns(3)
+            fg = t1.number_input("Foreground above", 1, 255, 240, key="remove_am_fg", help="rembg's -af")
+            bg = t2.number_input("Background below", 0, 254, 10, key="remove_am_bg", help="rembg's -ab")
+            erode = t3.number_input("Erode size", 0, 255, 10, key="remove_am_erode", help="rembg's -ae")
+        if bg >= fg:
+            st.warning(f"The background threshold ({bg}) must be below the foreground threshold ({fg}); "
+                       "using rembg's 240 and 10.")
+            fg, bg = 240, 10
+        fields.update(alpha_matting_foreground_threshold=int(fg), alpha_matting_background_threshold=int(bg),
+                      alpha_matting_erode_size=int(erode))
+    return fields
 
 
 def run(mask_key: tuple, picked: common.Picked, opts: RemoveOptions, settings: common.Settings) -> Run:

@@ -159,8 +159,9 @@ def test_cli_engine_ray_end_to_end_matches_the_serial_batch(tmp_path, capsys, mo
 @pytest.mark.model
 @pytest.mark.slow
 @pytest.mark.parametrize("flags", [["--max-size", "40", "--crop", "--post-process-mask", "--bgcolor", "20,40,60,255"],
-                                   ["--only-mask", "--format", "webp", "--threads", "2", "--mem-pattern"]],
-                         ids=["crop-bgcolor", "mask-webp"])
+                                   ["--only-mask", "--format", "webp", "--threads", "2", "--mem-pattern"],
+                                   ["-a", "-ae", "5", "-af", "230"]],
+                         ids=["crop-bgcolor", "mask-webp", "edges"])
 def test_outputs_are_the_serial_bytes_with_other_flags(tmp_path, capsys, model_path, ray_address, flags):
     folder = tmp_path / "in"
     folder.mkdir()

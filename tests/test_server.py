@@ -120,6 +120,15 @@ def test_bad_requests_get_a_4xx_with_one_line(service, kwargs, status, words):
     assert words in one_line_error(resp)
 
 
+def test_edge_fields_are_taken_as_rembg_sends_them(service):
+    plain = post(service.url, files={"file": ("p.png", PHOTO)})
+    for fields in ({"a": "true", "af": "230", "ab": "20", "ae": "5"}, {"dc": "true"}):
+        resp = post(service.url, files={"file": ("p.png", PHOTO)}, data=fields)
+        assert resp.status_code == 200, resp.text
+        im = Image.open(io.BytesIO(resp.content))
+        assert im.mode == "RGBA" and im.size == Image.open(io.BytesIO(plain.content)).size
+
+
 def test_url_fetching_is_refused(service):
     resp = requests.get(service.url + "/api/remove", params={"url": "http://169.254.169.254/"}, timeout=10)
     assert resp.status_code == 400 and "request forgery" in one_line_error(resp)
@@ -286,11 +295,3 @@ def test_load_spec_is_bounded_to_loopback():
     with pytest.raises(ValueError, match="requests or a duration"):
         LoadSpec("http://127.0.0.1:1/api/remove", (("p.png", PHOTO),), requests=None)
 
-
-def test_edge_fields_are_taken_as_rembg_sends_them(service):
-    plain = post(service.url, files={"file": ("p.png", PHOTO)})
-    for fields in ({"a": "true", "af": "230", "ab": "20", "ae": "5"}, {"dc": "true"}):
-        resp = post(service.url, files={"file": ("p.png", PHOTO)}, data=fields)
-        assert resp.status_code == 200, resp.text
-        im = Image.open(io.BytesIO(resp.content))
-        assert im.mode == "RGBA" and im.size == Image.open(io.BytesIO(plain.content)).size

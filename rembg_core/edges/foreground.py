@@ -51,18 +51,17 @@ class Estimator:
         r = max(1, round(WIDE / COARSE))
         a3 = small_a[:, :, None]
         mean_a = _box(small_a, r)[:, :, None]
-        self.f_mean = _box(small_i * a3, r) / (mean_a + _TINY)
-        self.b_mean = _box(small_i * (1 - a3), r) / ((1 - mean_a) + _TINY)
+        f_mean = _box(small_i * a3, r) / (mean_a + _TINY)
+        b_mean = _box(small_i * (1 - a3), r) / ((1 - mean_a) + _TINY)
+        # kept as Pillow float images: their resize with a source box is a fast bilinear resample
+        self.f_mean = [Image.fromarray(np.ascontiguousarray(f_mean[:, :, c]), "F") for c in range(3)]
+        self.b_mean = [Image.fromarray(np.ascontiguousarray(b_mean[:, :, c]), "F") for c in range(3)]
 
-    def _coarse(self, rows: slice, cols: slice, means: np.ndarray) -> np.ndarray:
-        """`means` (1/COARSE scale) bilinearly interpolated onto the full-scale window."""
-        ys = (np.arange(rows.start, rows.stop, dtype=np.float32) + 0.5) / COARSE - 0.5
-        xs = (np.arange(cols.start, cols.stop, dtype=np.float32) + 0.5) / COARSE - 0.5
-        yy, xx = np.meshgrid(ys, xs, indexing="ij")
-        out = np.empty((len(ys), len(xs), 3), np.float32)
-        for c in range(3):
-            ndimage.map_coordinates(means[:, :, c], (yy, xx), output=out[:, :, c], order=1, mode="nearest")
-        return out
+    def _coarse(self, rows: slice, cols: slice, means: list[Image.Image]) -> np.ndarray:
+        """`means` (1/COARSE scale, one float image a channel) bilinearly resampled onto the window."""
+        box = (cols.start / COARSE, rows.start / COARSE, cols.stop / COARSE, rows.stop / COARSE)
+        size = (cols.stop - cols.start, rows.stop - rows.start)
+        return np.stack([np.asarray(m.resize(size, Image.Resampling.BILINEAR, box=box)) for m in means], axis=-1)
 
     def window(self, image: np.ndarray, alpha: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
         """Foreground colour (uint8 h×w×3) of the window `image[rows, cols]` (uint8), `alpha` likewise."""

@@ -14,7 +14,7 @@ from . import band, budget, foreground, haze, matting
 from .trimap import FOREGROUND, UNKNOWN, trimap
 
 MATTING_TILE, MATTING_MARGIN = 96, 12  # a window of ≤ 120² px: its sparse system stays a few MB
-COLOUR_TILE = 256
+COLOUR_TILE = 128  # measured: 0.75 s of CPU at 4 MP against 0.93 s with 64
 
 
 @dataclass(frozen=True)
