@@ -71,7 +71,7 @@ def test_stop_kills_the_child_then_a_run_shows_scores_crops_and_slider(server, b
     page.wait_for_selector("text=Scores (mean over composites)", timeout=WAIT)
     settle(page, WAIT)
     assert_no_exception(page)
-    assert page.locator("text=Measured").count() >= 1
+    page.wait_for_selector("text=interleaved round", timeout=WAIT)  # the provenance line
     crops = page.locator("[data-testid=stImage] img")
     assert crops.count() == 1 and crops.first.evaluate("img => img.complete && img.naturalWidth > 0")
     frame = page.frame_locator("iframe").last
