@@ -72,8 +72,11 @@ def test_stop_kills_the_child_then_a_run_shows_scores_crops_and_slider(server, b
     settle(page, WAIT)
     assert_no_exception(page)
     page.wait_for_selector("text=interleaved round", timeout=WAIT)  # the provenance line
+    page.wait_for_selector("[data-testid=stImage] img", timeout=WAIT)
     crops = page.locator("[data-testid=stImage] img")
-    assert crops.count() == 1 and crops.first.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert crops.count() == 1
+    page.wait_for_function("() => { const i = document.querySelector('[data-testid=stImage] img');"
+                           " return i && i.complete && i.naturalWidth > 0; }", timeout=WAIT)
     frame = page.frame_locator("iframe").last
     frame.locator(".compare").wait_for(timeout=WAIT)
     frame.locator(".slider").fill("30")
