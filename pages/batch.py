@@ -7,9 +7,10 @@ import functools
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import streamlit as st
 
@@ -81,7 +82,8 @@ def forget_last() -> None:
 
 def inputs(source: str, uploaded: list[common.Upload], damaged: bool) -> list[tuple]:
     if source == "Sample set":
-        chosen = [(f"{name}.png", functools.partial(common.sample_bytes, name)) for name in samples.available()]
+        chosen: list[tuple[str, bytes | Callable[[], bytes]]] = [
+            (f"{name}.png", functools.partial(common.sample_bytes, name)) for name in samples.available()]
         if damaged:
             chosen.insert(1, DAMAGED)
         return chosen
@@ -149,11 +151,12 @@ def run_local(items: list, opts: RemoveOptions, settings: common.Settings, use_c
     hits0 = cache.stats.hits if cache else 0
     out = Collector(len(items), job)
     with common.lease(settings.config) as session, \
-            contextlib.closing(run_batch(items, settings.config, opts, cache=cache, limits=LIMITS,
-                                         pipelined=pipelined, session=session)) as results, \
+            contextlib.closing(cast(Generator[ItemResult, None, None], run_batch(
+                items, settings.config, opts, cache=cache, limits=LIMITS, pipelined=pipelined,
+                session=session))) as results, \
             zip_writer(out.zip_path) as add:
         for r in results:
-            if r.ok:
+            if r.ok and r.output_name is not None and r.data is not None:
                 out.output(add, r.output_name, r.data)
             out.add(row(r), r.rss, "error" if not r.ok else "cached" if r.cached else "ok")
             del r

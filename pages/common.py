@@ -174,8 +174,9 @@ def release_control(key: str) -> None:
                  help="Clears the shared session cache (every user's), runs gc and glibc malloc_trim."):
         report = release_sessions()
         st.session_state[f"{key}_report"] = report
-    report = st.session_state.get(f"{key}_report")
-    if report is not None:
+    shown: memory.TrimReport | None = st.session_state.get(f"{key}_report")
+    if shown is not None:
+        report = shown
         st.caption(
             f"RSS {report.rss_before / memory.MB:.0f} MB → {report.rss_after / memory.MB:.0f} MB "
             f"(freed {report.freed / memory.MB:.0f} MB)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -65,7 +66,8 @@ def downloads(k: kept_.Kept) -> None:
     buttons, both named for it."""
     what = "mask" if k.options.only_mask else "cutout"
     name = naming.OutputNames(suffix=f"-{what}")
-    files = [(f"Download {what} PNG", k.image_png, name(k.name, "png"), "image/png"),
+    files: list[tuple[str, bytes | Callable[[], bytes], str, str]] = [
+             (f"Download {what} PNG", k.image_png, name(k.name, "png"), "image/png"),
              (f"Download {what} WebP", k.webp, name(k.name, "webp"), "image/webp")]
     if not k.options.only_mask:
         files.append(("Download mask PNG", k.alpha_png, naming.OutputNames(suffix="-mask")(k.name), "image/png"))
