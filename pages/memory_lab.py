@@ -117,8 +117,8 @@ def claims_section(picked: common.Picked | None, settings: common.Settings) -> N
             st.error(f"**{saved.name}**: {exc}", icon=":material/error:")
     run = st.session_state.get(CLAIMS_RUN)
     if not isinstance(run, ClaimsRun):
-        for claim in CLAIMS:
-            st.markdown(f"- **{claim.title}** — {claim.words}")
+        for listed in CLAIMS:
+            st.markdown(f"- **{listed.title}** — {listed.words}")
         return
     st.info(run.provenance[:1].upper() + run.provenance[1:], icon=":material/history:")
     # what fits at 1280 px; each claim's figures are in its expander below
