@@ -144,7 +144,7 @@ if st.button("Run the sweep", type="primary", icon=":material/speed:", key="benc
         if set(PRECISIONS) <= set(model_names):
             try:
                 rgb = load_image(picked.data, max_size=int(max_size) or None).rgb
-                st.session_state[AGREEMENT] = quality.side_by_side(rgb)[3]
+                st.session_state[AGREEMENT] = quality.side_by_side(rgb, get=common.shared_session)[3]
             except ImageLoadError as exc:
                 st.error(f"**{picked.name}**: {exc}")
 
@@ -196,8 +196,9 @@ if st.button("Measure quality", icon=":material/compare:", key="bench_quality_ru
         def progress(done: int, total: int, name: str) -> None:
             bar.progress(done / total, text=f"{done}/{total} {name}")
 
-        measured = quality.measure(photos, progress=progress)
+        measured = quality.measure(photos, get=common.shared_session, progress=progress)
         bar.empty()
-        st.session_state[QUALITY] = (measured, quality.side_by_side(dict(photos)[measured.worst.name]())[:3])
+        st.session_state[QUALITY] = (measured, quality.side_by_side(dict(photos)[measured.worst.name](),
+                                                                     get=common.shared_session)[:3])
 if st.session_state.get(QUALITY) is not None:
     show_quality(*st.session_state[QUALITY])
