@@ -49,7 +49,7 @@ def test_a_zip_counts_its_members_and_names_what_it_skips(model_path):
         zf.writestr("photos/readme.txt", "not a picture")
     at = AppTest.from_file(str(ROOT / "pages" / "batch.py"), default_timeout=300).run()
     at.file_uploader(key="batch_upload").set_value([("set.zip", buf.getvalue(), "application/zip")]).run()
-    assert at.button(key="batch_run").label == "Remove backgrounds of 3 images (1 other file will be refused)"
+    assert at.button(key="batch_run").label == "Remove backgrounds of 3 files (1 other file will be refused)"
     at.button(key="batch_run").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]

@@ -31,15 +31,22 @@ def app(model_path):
 
 def open_app(browser, app: RunningApp, viewport=VIEW, **kw):
     page = browser.new_page(viewport=viewport, **kw)  # a new context: a new browser session
+    page.set_default_timeout(120_000)  # a loaded machine: a click may wait for a slow rerun
     page.goto(app.url)
-    page.wait_for_selector("text=Remove a background", timeout=90_000)
+    page.wait_for_selector("text=Remove a background", timeout=180_000)
     settle(page)
     return page
 
 
 def go(page, link: str, ready: str) -> None:
     page.get_by_role("link", name=link, exact=True).click()
-    page.wait_for_selector(f"text={ready}", timeout=90_000)
+    page.wait_for_selector(f"text={ready}", timeout=180_000)
+    settle(page)
+
+
+def sample_set(page) -> None:
+    page.get_by_role("radio", name="Sample set").check(force=True)
+    page.wait_for_selector("text=Add a damaged file", timeout=120_000)
     settle(page)
 
 
@@ -83,8 +90,7 @@ def test_remove_upload_and_result_survive_a_visit_to_another_page(app, browser, 
 def test_a_finished_batch_and_its_zip_survive_a_visit_to_another_page(app, browser, artifacts):
     page = open_app(browser, app, accept_downloads=True)
     go(page, "Batch", "Many images or a zip in")
-    page.get_by_text("Sample set").click()
-    settle(page)
+    sample_set(page)
     page.get_by_role("button", name="Remove backgrounds of").click()
     page.wait_for_selector("text=Download all results (zip)", timeout=300_000)
     settle(page)
@@ -186,8 +192,7 @@ def test_tour_every_page_after_a_full_flow(app, browser, photos, artifacts):
     shot(page, artifacts, "remove")
 
     go(page, "Batch", "Many images or a zip in")
-    page.get_by_text("Sample set").click()
-    settle(page)
+    sample_set(page)
     page.get_by_role("button", name="Remove backgrounds of").click()
     page.wait_for_selector("text=Download all results (zip)", timeout=300_000)
     settle(page)
