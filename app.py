@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages import common
 from rembg_core import memory, models, preview
-from rembg_core.lab.glossary import SIDEBAR_HELP
+from rembg_core.dashboard.glossary import SIDEBAR_HELP
 
 # "auto": open beside the page on a wide screen, closed on a phone (where it would cover most of it)
 st.set_page_config(page_title="Rembg Lab", page_icon=preview.app_icon(), layout="wide",

@@ -9,9 +9,18 @@ import streamlit as st
 
 from pages import common
 from rembg_core import samples
-from rembg_core.lab.glossary import SERVING_HELP, STATUS_HELP
-from rembg_core.load import charts as load_charts
-from rembg_core.server.lab import ABANDONED_AFTER, LabRecord, LabServer, NotOwnerError, ServingLab, preload_verdict
+from rembg_core.dashboard import load_charts
+from rembg_core.dashboard.glossary import SERVING_HELP, STATUS_HELP
+from rembg_core.dashboard.serving import (
+    ABANDONED_AFTER,
+    LabRecord,
+    LabServer,
+    NotOwnerError,
+    ServingLab,
+    preload_verdict,
+)
+from rembg_core.server.config import ServerConfig
+from rembg_core.server.launcher import GunicornSettings
 
 POLL = 0.5  # s between live redraws while a load runs
 # what fits the main column at 1280 px; the server's full label is in the run's heading
@@ -28,7 +37,7 @@ def lab() -> ServingLab:
 def history_row(rec: LabRecord) -> dict:
     row = rec.row()
     return {"run": rec.number, "workers": rec.server.workers, "preload": "on" if rec.server.preload else "off",
-            "K/Q": f"{rec.server.max_inflight}/{rec.server.max_queue}", "clients": row["clients"],
+            "K/Q": f"{rec.server.config.max_inflight}/{rec.server.config.max_queue}", "clients": row["clients"],
             "requests": row["requests"], "ok/s": row["ok/s"], "p50 s": row["p50 s"], "p95 s": row["p95 s"],
             "p99 s": row["p99 s"], "status": row["status"], "peak PSS MB": row["peak tree PSS MB"],
             "end PSS MB": row["end tree PSS MB"]}
@@ -44,21 +53,26 @@ def server_section(engine: ServingLab, me: str, base: common.Settings) -> None:
                    f"{age:.0f} min ago): {engine.spec.label() if engine.spec else ''}. Only they can stop it, replace "
                    f"it or load it, and its runs are theirs. If they do not come back to this page for "
                    f"{ABANDONED_AFTER / 60:.0f} minutes, anyone may. You are `{me}`.", icon=":material/lock:")
+    service = ServerConfig()  # the service's own defaults
     with st.form("sl_server"):
         c1, c2, c3, c4 = st.columns(4)
         workers = c1.number_input("Workers", 1, 4, 2, **common.kept("sl_workers"))
         preload = c2.toggle("--preload", True, help=SERVING_HELP["preload"], **common.kept("sl_preload"))
-        k = c3.number_input("K: running per worker", 1, 4, 1, **common.kept("sl_k"))
-        q = c4.number_input("Q: waiting per worker", 0, 64, 4, help=SERVING_HELP["q"], **common.kept("sl_q"))
+        k = c3.number_input("K: running per worker", 1, 4, service.max_inflight, **common.kept("sl_k"))
+        q = c4.number_input("Q: waiting per worker", 0, 64, service.max_queue, help=SERVING_HELP["q"],
+                            **common.kept("sl_q"))
         c5, c6, c7 = st.columns(3)
-        max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], 1600,
+        max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], service.max_size,
                                     **common.kept("sl_max_size"))
-        idle = c6.number_input("idle seconds", 5, 600, 60, help=SERVING_HELP["idle"], **common.kept("sl_idle"))
+        idle = c6.number_input("idle seconds", 5, 600, int(service.idle_seconds), help=SERVING_HELP["idle"],
+                               **common.kept("sl_idle"))
         c7.caption(f"Session flags from the sidebar: {base.config.label()}")
         start = st.form_submit_button("Restart server with these" if mine else "Start server", type="primary",
                                       disabled=theirs and not engine.may_control(me))
     if start:
-        spec = LabServer(int(workers), bool(preload), base.config, int(max_size), int(k), int(q), float(idle))
+        spec = LabServer(ServerConfig(session=base.config, max_size=int(max_size), max_inflight=int(k),
+                                      max_queue=int(q), idle_seconds=float(idle)),
+                         GunicornSettings(workers=int(workers), preload=bool(preload)))
         with st.spinner("Starting the server (the workers load the model)…"):
             try:
                 engine.start(spec, visitor=me)
