@@ -19,6 +19,7 @@ from rembg_core.dashboard.serving import (
     ServingLab,
     preload_verdict,
 )
+from rembg_core.dashboard.tables import serving_row
 from rembg_core.server.config import ServerConfig
 from rembg_core.server.launcher import GunicornSettings
 
@@ -32,15 +33,6 @@ HISTORY_WIDTHS = {"run": 36, "workers": 58, "preload": 58, "K/Q": 44, "clients":
 def lab() -> ServingLab:
     """One lab per dashboard process: one server at a time, stopped when the dashboard exits."""
     return ServingLab()
-
-
-def history_row(rec: LabRecord) -> dict:
-    row = rec.row()
-    return {"run": rec.number, "workers": rec.server.workers, "preload": "on" if rec.server.preload else "off",
-            "K/Q": f"{rec.server.config.max_inflight}/{rec.server.config.max_queue}", "clients": row["clients"],
-            "requests": row["requests"], "ok/s": row["ok/s"], "p50 s": row["p50 s"], "p95 s": row["p95 s"],
-            "p99 s": row["p99 s"], "status": row["status"], "peak PSS MB": row["peak tree PSS MB"],
-            "end PSS MB": row["end tree PSS MB"]}
 
 
 def server_section(engine: ServingLab, me: str, base: common.Settings) -> None:
@@ -162,7 +154,7 @@ def results_section(records: list[LabRecord]) -> None:
     st.plotly_chart(load_charts.tree_memory(list(last.memory)), key="sl_mem")
     st.plotly_chart(load_charts.status_timeline(list(r.samples)), key="sl_status")
     st.subheader("History")
-    st.dataframe([history_row(rec) for rec in records], hide_index=True, key="sl_history", width="stretch",
+    st.dataframe([serving_row(rec) for rec in records], hide_index=True, key="sl_history", width="stretch",
                  column_order=list(HISTORY_WIDTHS),
                  column_config={k: st.column_config.Column(width=w) for k, w in HISTORY_WIDTHS.items()})
     st.subheader("The article's claim: `--preload` stops memory doubling")

@@ -23,6 +23,9 @@ from tests.conftest import ROOT
 CHROMIUM = Path(os.environ.get("REMBG_LAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+# Streamlit 1.67's websocket endpoint, when a browser tab is still connected as the server stops, calls
+# close() on a socket already closed and logs this traceback: the server's own race, not the app's error.
+CLOSE_RACE = 'WebSocketDisconnected: Cannot call "send" once a close message has been sent.'
 VIEWPORT = {"width": 1400, "height": 2200}  # tall: Streamlit's main area scrolls inside the page
 
 
@@ -79,7 +82,8 @@ def streamlit_app() -> Iterator[RunningApp]:
                 proc.kill()
                 proc.wait()
         output = app.log_text()
-        assert "Traceback" not in output, f"the server logged an error:\n{output[-3000:]}"
+        errors = [t for t in output.split("Traceback")[1:] if CLOSE_RACE not in t]
+        assert not errors, f"the server logged an error:\n{output[-3000:]}"
 
 
 @contextlib.contextmanager
