@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from hostile import CASES, Refuse  # noqa: E402
+from tests.hostile import CASES, Refuse  # noqa: E402
 
 CHILD = r"""
 import io, json, re, resource, sys, traceback
