@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,8 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from rembg_core import samples  # noqa: E402
+from rembg_core.measure import machine  # noqa: E402
 
-PEER = samples.peer_suite() or Path(os.environ.get(samples.PEER_SUITE_ENV) or "../shared/peer-suite")
+PEER = samples.peer_suite_path()
 MODES = ("bare", "serial", "pipelined", "rembg", "cache")
 
 
@@ -147,7 +146,7 @@ def paired(folder: Path, config, rounds: int) -> dict:
 
 def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
     from rembg_core import SessionConfig
-    from rembg_core.memory import rss
+    from rembg_core.memory import peak_rss, rss
 
     files = sorted(folder.glob("*.jpg"))
     spin = not config_flags.pop("no_spin", False)
@@ -220,7 +219,7 @@ def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
                 s = cache.stats
                 rec["cache"] = {"hits": s.hits, "misses": s.misses, "writes": s.writes}
     rec["rss_end"] = rss()
-    rec["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
+    rec["peak_rss"] = peak_rss()
     return rec
 
 
@@ -320,7 +319,7 @@ def main() -> None:
             load_end = os.getloadavg()
             print(f"\n{args.n} JPEGs of ~{args.megapixels:g} MP; bare session.run, serial and pipelined batches "
                   f"(ORT spinning on/off), rembg; "
-                  f"interleaved in one process, median of {flags['rounds']} rounds; {os.cpu_count()} cores, "
+                  f"interleaved in one process, median of {flags['rounds']} rounds; {machine.summary()}, "
                   f"load average {load[0]:.1f} → {load_end[0]:.1f}.\n")
             print("| variant | s / image (median) | × bare session.run (same spin) | CPU s / image | every round |\n"
                   "|---|---|---|---|---|")
@@ -349,8 +348,8 @@ def main() -> None:
 
     print(f"\n{args.n} JPEGs of ~{args.megapixels:g} MP ({size_mb:.0f} MB) from the peer-suite fixtures; "
           f"u2netp, arena {'off' if args.no_arena else 'on'}, mem pattern {'off' if args.no_mem_pattern else 'on'}, "
-          f"threads {args.threads or 'auto'}{', spinning off' if args.no_spin else ''}; ONNX Runtime {onnxruntime.__version__}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} cores; load average {load[0]:.1f} at start, {load_end[0]:.1f} at end.\n")
+          f"threads {args.threads or 'auto'}{', spinning off' if args.no_spin else ''}; ONNX Runtime {onnxruntime.__version__}; "
+          f"{machine.summary()}; load average {load[0]:.1f} at start, {load_end[0]:.1f} at end.\n")
     print(table(records, args.n))
     if args.rounds > 1:
         print("\nMedian of " + str(args.rounds) + " rounds; every round's seconds: "

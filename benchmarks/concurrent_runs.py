@@ -20,7 +20,7 @@ CHILD = r"""
 import io, json, sys, threading, time
 from PIL import Image, ImageDraw
 from rembg_core import SessionConfig, remove
-from rembg_core.memory import MB, rss
+from rembg_core.memory import MB, peak_rss, reset_peak, rss
 from rembg_core.gate import GATE as run_slots
 n = int(sys.argv[1])
 im = Image.new("RGB", (1200, 900), (230, 230, 230)); ImageDraw.Draw(im).ellipse((300, 200, 900, 700), fill=(200, 30, 30))
@@ -29,7 +29,7 @@ cfg = SessionConfig()
 for _ in range(2):
     remove(data, cfg)  # warm-ups: the memory pattern allocates on the second run
 warm = rss()
-open("/proc/self/clear_refs", "w").write("5")  # reset VmHWM: peak from here on
+reset_peak()  # VmHWM: the peak from here on
 barrier = threading.Barrier(n)
 queued = []
 def work():
@@ -39,7 +39,7 @@ t0 = time.perf_counter()
 ts = [threading.Thread(target=work) for _ in range(n)]
 [t.start() for t in ts]; [t.join() for t in ts]
 wall = time.perf_counter() - t0
-hwm = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]) * 1024
+hwm = peak_rss()
 print(json.dumps({"capacity": run_slots.capacity, "rss_warm_mb": warm / MB, "peak_mb": hwm / MB,
                   "after_mb": rss() / MB, "wall_s": wall, "max_queue_s": max(queued),
                   "peak_running": run_slots.stats().peak_running}))
