@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -225,13 +224,31 @@ def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
 
 # --- driver ---------------------------------------------------------------------
 
+CHILD_TIMEOUT = 6 * 3600  # a 200-image batch on a loaded 2-core machine; a hung child still ends
+
+
 def run_child(mode: str, folder: Path, out: Path, flags: dict, u2net_home: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "U2NET_HOME": str(u2net_home)}
-    proc = subprocess.run([sys.executable, __file__, "--worker", mode, "--folder", str(folder), "--out", str(out),
-                           "--flags", json.dumps(flags)], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        sys.exit(f"{mode} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """One mode in a fresh interpreter, as a mode of the library's child runner: the record comes back
+    on a pipe (rembg_core.measure.runner.spawn), never parsed from stdout."""
+    from rembg_core.measure.configs import ProbeConfig
+    from rembg_core.measure.runner import spawn
+
+    spec = {"mode": mode, "folder": str(folder), "out": str(out), "flags": flags}
+    outcome = spawn(spec, ProbeConfig(), timeout=CHILD_TIMEOUT, module="benchmarks.batch_bench",
+                    env={"U2NET_HOME": str(u2net_home)})
+    if outcome.payload is None:
+        sys.exit(f"{mode} failed: {outcome.reason}")
+    return outcome.payload
+
+
+def child_main(argv: list[str]) -> int:
+    """`python -m benchmarks.batch_bench --result-fd N SPEC`: one mode, its record on the pipe."""
+    from rembg_core.measure.child import serve
+
+    def run(spec: dict) -> dict:
+        return worker(spec["mode"], Path(spec["folder"]), Path(spec["out"]), spec["flags"])
+
+    return serve(dict.fromkeys(MODES, run), "benchmarks.batch_bench", argv)
 
 
 def median_record(runs: list[dict]) -> dict:
@@ -288,14 +305,7 @@ def main() -> None:
     ap.add_argument("--paired", action="store_true",
                     help="instead of the modes: serial vs pipelined x spinning on/off, interleaved in one process")
     ap.add_argument("--json", type=Path, help="also write the raw records here")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--flags", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.folder, args.out, json.loads(args.flags))))
-        return
 
     from rembg_core import models
 
@@ -364,4 +374,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--result-fd"]:  # spawned by run_child
+        sys.exit(child_main(sys.argv[1:]))
     main()
