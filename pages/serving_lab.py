@@ -25,8 +25,8 @@ from rembg_core.server.launcher import GunicornSettings
 
 POLL = 0.5  # s between live redraws while a load runs
 # what fits the main column at 1280 px; the server's full label is in the run's heading
-HISTORY_WIDTHS = {"run": 36, "workers": 58, "preload": 58, "K/Q": 44, "clients": 52, "requests": 62, "ok/s": 50,
-                  "p50 s": 52, "p95 s": 52, "p99 s": 52, "status": 150, "peak PSS MB": 82, "end PSS MB": 78}
+HISTORY_WIDTHS = {"run": 36, "workers": 52, "preload": 52, "K/Q": 44, "clients": 52, "requests": 62, "ok/s": 50,
+                  "p50 s": 52, "p95 s": 52, "p99 s": 52, "status": 110, "peak PSS MB": 70, "end PSS MB": 70}
 
 
 @st.cache_resource
