@@ -17,6 +17,7 @@ from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import remove
 
+
 @dataclass(frozen=True)
 class Run:
     kept: kept_.Kept  # encoded files and thumbnails only: a tab never holds full-size arrays
