@@ -160,7 +160,7 @@ def test_a_second_session_cannot_stop_the_first_sessions_serving_lab(app, browse
         second = open_app(browser, app)
         go(second, "Serving Lab", "belongs to another visitor")
         assert second.get_by_role("button", name="Stop server").count() == 0
-        assert second.get_by_role("button", name="Start server").is_disabled()
+        assert second.get_by_role("button", name="Start server").count() == 0  # no form of their own beside it
         assert second.get_by_role("button", name="Run load").is_disabled()
         second.screenshot(path=artifacts / "dashboard-serving-lab-second-visitor.png")
         second.close()
