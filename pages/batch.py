@@ -7,9 +7,10 @@ import functools
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import streamlit as st
 
@@ -28,6 +29,7 @@ from rembg_core.batch import (
 from rembg_core.batch.cache import DEFAULT_MAX_BYTES, ResultCache
 from rembg_core.dashboard import charts
 from rembg_core.dashboard.glossary import BATCH_HELP
+from rembg_core.dashboard.tables import batch_row
 from rembg_core.distributed import report as ray_report
 from rembg_core.errors import ModelError, RembgCoreError
 from rembg_core.measure.analysis import rss_drift
@@ -67,12 +69,6 @@ def shared_cache() -> ResultCache:
     return ResultCache(CACHE_DIR, CACHE_BYTES)
 
 
-def row(r: ItemResult) -> dict:
-    return {"#": r.index + 1, "file": r.name, "status": r.status, "reason": r.error or "",
-            "output": r.output_name or "", "size": f"{r.size[0]}×{r.size[1]}" if r.size else "",
-            "time (ms)": round(r.seconds * 1000), "RSS (MB)": round(r.rss / common.memory.MB, 1)}
-
-
 def forget_last() -> None:
     """One result zip per browser session: a new batch lets the old table and zip go."""
     previous: BatchRun | None = st.session_state.pop("batch_last", None)
@@ -82,7 +78,8 @@ def forget_last() -> None:
 
 def inputs(source: str, uploaded: list[common.Upload], damaged: bool) -> list[tuple]:
     if source == "Sample set":
-        chosen = [(f"{name}.png", functools.partial(common.sample_bytes, name)) for name in samples.available()]
+        chosen: list[tuple[str, bytes | Callable[[], bytes]]] = [
+            (f"{name}.png", functools.partial(common.sample_bytes, name)) for name in samples.available()]
         if damaged:
             chosen.insert(1, DAMAGED)
         return chosen
@@ -150,13 +147,14 @@ def run_local(items: list, opts: RemoveOptions, settings: common.Settings, use_c
     hits0 = cache.stats.hits if cache else 0
     out = Collector(len(items), job)
     with common.lease(settings.config) as session, \
-            contextlib.closing(run_batch(items, settings.config, opts, cache=cache, limits=LIMITS,
-                                         pipelined=pipelined, session=session)) as results, \
+            contextlib.closing(cast(Generator[ItemResult, None, None], run_batch(
+                items, settings.config, opts, cache=cache, limits=LIMITS, pipelined=pipelined,
+                session=session))) as results, \
             zip_writer(out.zip_path) as add:
         for r in results:
-            if r.ok:
+            if r.ok and r.output_name is not None and r.data is not None:
                 out.output(add, r.output_name, r.data)
-            out.add(row(r), r.rss, "error" if not r.ok else "cached" if r.cached else "ok")
+            out.add(batch_row(r), r.rss, "error" if not r.ok else "cached" if r.cached else "ok")
             del r
     cache_line = None
     if cache is not None:
@@ -237,7 +235,7 @@ def show(b: BatchRun) -> None:
         st.subheader("Results")
         cols = st.columns(6)
         for i, (name, data) in enumerate(b.thumbs):
-            cols[i % 6].image(data, caption=name, width=THUMB_SIDE)  # every thumbnail is a THUMB_SIDE box
+            cols[i % 6].image(data, caption=name, width="stretch")  # square boxes: one size in every column
         if ok > len(b.thumbs):
             st.caption(f"The first {len(b.thumbs)} of {ok} shown; the zip has them all.")
 

@@ -62,7 +62,6 @@ DEFAULTS: dict[str, object] = {
 }
 MAX_SIZE_CHOICES = (320, 512, 800, 1024, 1600, 2048, 3000, 4096, 0)  # 0 = no cap, the far end
 THREAD_CHOICES = (0, 1, 2, 4)
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tiff", "tif", "gif"]
 RSS_REFRESH_SECONDS = 3  # how often the sidebar's server-RSS figure redraws itself
 # Uploads a session keeps across page switches (Streamlit holds them in the server's memory).
 KEEP_UPLOADS_MB = 200
@@ -159,8 +158,9 @@ def release_control(key: str) -> None:
                  help="Clears the shared session cache (every user's), runs gc and glibc malloc_trim."):
         report = release_sessions()
         st.session_state[f"{key}_report"] = report
-    report = st.session_state.get(f"{key}_report")
-    if report is not None:
+    shown: memory.TrimReport | None = st.session_state.get(f"{key}_report")
+    if shown is not None:
+        report = shown
         st.caption(
             f"RSS {report.rss_before / memory.MB:.0f} MB → {report.rss_after / memory.MB:.0f} MB "
             f"(freed {report.freed / memory.MB:.0f} MB)"

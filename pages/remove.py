@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -16,8 +17,6 @@ from rembg_core.dashboard.glossary import GETTING_STARTED, OPTION_HELP, UNITS, m
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import remove
-
-COLUMN_PX = 520  # what half of the main column holds at 1280 px: both images share one scale within it
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,8 @@ def downloads(k: kept_.Kept) -> None:
     buttons, both named for it."""
     what = "mask" if k.options.only_mask else "cutout"
     name = naming.OutputNames(suffix=f"-{what}")
-    files = [(f"Download {what} PNG", k.image_png, name(k.name, "png"), "image/png"),
+    files: list[tuple[str, bytes | Callable[[], bytes], str, str]] = [
+             (f"Download {what} PNG", k.image_png, name(k.name, "png"), "image/png"),
              (f"Download {what} WebP", k.webp, name(k.name, "webp"), "image/webp")]
     if not k.options.only_mask:
         files.append(("Download mask PNG", k.alpha_png, naming.OutputNames(suffix="-mask")(k.name), "image/png"))
@@ -107,11 +107,11 @@ def downloads(k: kept_.Kept) -> None:
 
 def show(run_: Run, settings: common.Settings) -> None:
     k, trace = run_.kept, run_.trace
-    before, after = st.columns(2)
-    # one scale for both: a crop is drawn at the size it has in the Before image
-    scale = min(1.0, COLUMN_PX / k.before_size[0])
-    before.image(k.before, caption=f"Before — {k.name}", width=max(1, round(k.before_size[0] * scale)))
-    after.image(k.after, caption=after_caption(k), width=max(1, round(k.after_size[0] * scale)))
+    # one scale for both: columns as wide as the two previews, each image filling its column, so a crop
+    # is drawn at the size it has in the Before image
+    before, after = st.columns([k.before_size[0], k.after_size[0]])
+    before.image(k.before, caption=f"Before — {k.name}", width="stretch")
+    after.image(k.after, caption=after_caption(k), width="stretch")
     if not k.options.only_mask and k.size == k.source_size:  # a slider needs the cutout at the photo's frame
         with st.expander("Before/after slider: checkerboard, light or dark, zoom onto an edge (alpha kept)",
                          icon=":material/compare:"):

@@ -88,3 +88,19 @@ BATCH_HELP = {
     "engine": "Ray: Ray Data actors, one session each (docs/DISTRIBUTED.md); outputs are the same bytes as local.",
     "address": "Blank: a local cluster on this machine, started for the batch and shut down after.",
 }
+
+SERVING_HELP = {
+    "preload": "Verify and load the model in the master before forking the workers.",
+    "q": "Beyond K + Q: 503 with Retry-After.",
+    "idle": "Drop the session after this long idle.",
+    "amount": "A number of requests in total, or a time limit (at most 600 s).",
+}
+
+WATERMARK_HELP = {
+    "logo": "A logo on a plain background, a transparent PNG, or any photo. Nothing uploaded: a sample logo is used.",
+    "photos": "Previews are scaled down; downloads are stamped at full size. Nothing uploaded: a sample photo.",
+    "source": "Auto: the logo's own transparency if it has some; a colour key when its border is one plain colour; "
+              "otherwise the background-removal model.",
+    "margin": "Distance from the photo's edges; empty = 3 % of its shorter side.",
+    "spacing": "Gap between tiles; empty = the mark's height.",
+}
