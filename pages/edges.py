@@ -88,10 +88,11 @@ st.download_button("Download the run (JSON)", shown.json, "edges-run.json", "app
                    on_click="ignore", icon=":material/download:")
 
 st.subheader("The same edge, every mode")
-pick = st.selectbox("Composite", range(len(shown.names)), format_func=lambda i: shown.names[i], key="edges_pick")
+names = shown.names
+pick = int(st.selectbox("Composite", list(range(len(names))), format_func=lambda i: names[i], key="edges_pick") or 0)
 st.image(shown.crops[pick], caption="Zoomed 4× (nearest neighbour): the photo, the truth, then each mode; "
          "top over light, bottom over dark.")
 if shown.cutouts:
-    mode = st.radio("Before / after", list(shown.cutouts), horizontal=True, key="edges_cmp_mode")
+    mode = st.radio("Before / after", list(shown.cutouts), horizontal=True, key="edges_cmp_mode") or next(iter(shown.cutouts))
     components.html(compare.compare_html(shown.photos[pick], shown.cutouts[mode][pick],
                                          labels=("photo", f"{mode} cutout")), height=compare.frame_height())

@@ -56,7 +56,7 @@ def edge_options() -> dict:
                                 help="; ".join(f"{k}: {v}" for k, v in EDGE_MODES.items())) or "None"
     haze = c2.toggle("Clean haze", key="remove_clean_haze",
                      help="Clear faint background haze (alpha below 32, far from the subject) and stray specks.")
-    fields = {"decontaminate": mode == "Decontaminate", "alpha_matting": mode == "Matting", "clean_haze": haze}
+    fields: dict[str, bool | int] = {"decontaminate": mode == "Decontaminate", "alpha_matting": mode == "Matting", "clean_haze": haze}
     if mode == "Matting":
         with st.expander("Matting thresholds", expanded=False):
             t1, t2, t3 = st.columns(3)
