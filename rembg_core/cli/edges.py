@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     unwritable = 0
     if args.json:
         try:
-            atomic_write_bytes(Path(args.json), (json.dumps(result.to_dict(), indent=1) + "\n").encode())
+            atomic_write_bytes(Path(args.json), (json.dumps(report.to_dict(result), indent=1) + "\n").encode())
         except OSError as exc:
             error(args.json, cannot_write(exc))
             unwritable += 1

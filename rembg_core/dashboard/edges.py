@@ -78,7 +78,7 @@ def shown(run: EdgesRun, comps: Sequence[synthetic.Composite]) -> Shown:
     return Shown(run.composites, report.rows(run), comparison_rows(run), provenance(run.meta),
                  tuple((r.mode, r.reason) for r in run.results if not r.ok),
                  tuple(_png(c.pil()) for c in comps), crops, {r.mode: r.cutouts for r in ok},
-                 (json.dumps(run.to_dict(), indent=1) + "\n").encode())
+                 (json.dumps(report.to_dict(run), indent=1) + "\n").encode())
 
 
 UNITS_HELP = {f"band.{k}": f"soft band: {v}" for k, v in metrics.UNITS.items()} | {

@@ -7,12 +7,10 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass
 from math import comb
-from typing import TYPE_CHECKING
 
 from ..memory import MB
-
-if TYPE_CHECKING:
-    from .runner import EdgesRun, ModeResult
+from .modes import MODES, PAIRS
+from .records import EdgesRun, ModeResult
 
 SIGN_TEST_ALPHA = 0.05
 TIE = 0.02  # means within 2 % of each other are "about the same"
@@ -77,8 +75,6 @@ def _cost(a: ModeResult, b: ModeResult, figure: str) -> Comparison:
 
 
 def comparisons(run: EdgesRun) -> list[Comparison]:
-    from .runner import MODES, PAIRS
-
     out: list[Comparison] = []
     for ours, theirs, figures in PAIRS:
         a, b = run.result(ours), run.result(theirs)
@@ -130,3 +126,8 @@ def table(run: EdgesRun) -> str:
             lines.append(f"{c.ours} vs {c.theirs}, {c.figure}: {ratio} ({c.verdict}; ours lower in "
                          f"{c.lower_in} of {c.n} {'rounds' if c.figure in ('time', 'peak') else 'composites'})")
     return "\n".join(lines)
+
+
+def to_dict(run: EdgesRun) -> dict:
+    """The run as saved (JSON): scores, times, provenance, units and the comparisons."""
+    return {**run.to_dict(), "comparisons": [c.to_dict() for c in comparisons(run)]}

@@ -12,15 +12,12 @@ only where rembg is installed and that file is present (a clone with the dev req
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,125 +25,25 @@ import numpy as np
 from PIL import Image
 
 from ..measure.configs import probe_config
-from ..measure.runner import PACKAGE_ROOT, spawn
+from ..measure.runner import spawn
 from ..session import SessionConfig
 from . import metrics
+from .modes import MODES, available_modes, ours_offered, peer_available
+from .records import ChildRun, EdgesRun, ModeResult
 from .synthetic import Composite
 
+__all__ = ["MODES", "ChildRun", "EdgesRun", "ModeResult", "available_modes", "peer_available", "run_edges"]
 OURS_CHILD = "rembg_core.edgequality.child"
 PEER_CHILD = "benchmarks.edges_peer"
-
-
-@dataclass(frozen=True)
-class Mode:
-    name: str
-    impl: str  # "ours" or "rembg"
-    options: tuple[tuple[str, object], ...]
-    label: str
-
-
-MODES: dict[str, Mode] = {m.name: m for m in (
-    Mode("none", "ours", (), "ours: straight colour (no edge stage)"),
-    Mode("decontaminate", "ours", (("decontaminate", True),), "ours: foreground colour estimated in the soft band"),
-    Mode("matting", "ours", (("alpha_matting", True),), "ours: alpha refined in the unknown band, then colour"),
-    Mode("rembg", "rembg", (), "rembg 2.0.86 plain cutout"),
-    Mode("rembg-dc", "rembg", (("decontaminate", True),), "rembg 2.0.86 -dc"),
-    Mode("rembg-a", "rembg", (("alpha_matting", True),), "rembg 2.0.86 -a (-af 240 -ab 10 -ae 10)"),
-)}
-# Which of ours is held to which of rembg's, and on which figures (the issue's quality targets).
-PAIRS = (("matting", "rembg-a", ("band.sad", "band.mse", "band.grad", "band.conn", "band.composite")),
-         ("decontaminate", "rembg-dc", ("band.composite",)),
-         ("matting", "none", ("band.sad", "band.composite")),
-         ("decontaminate", "none", ("band.composite",)))
-
-
-def peer_available() -> bool:
-    return (importlib.util.find_spec("rembg") is not None
-            and (PACKAGE_ROOT / "benchmarks" / "edges_peer.py").is_file())
-
-
-def available_modes() -> tuple[str, ...]:
-    return tuple(n for n, m in MODES.items() if (m.impl == "ours" and ours_offered(n)) or
-                 (m.impl == "rembg" and peer_available()))
-
-
-def ours_offered(mode: str) -> bool:
-    """Whether this build has the edge stage a mode of ours needs (`none` needs none)."""
-    if MODES[mode].impl != "ours" or not MODES[mode].options:
-        return True
-    return importlib.util.find_spec("rembg_core.edges") is not None
-
-
-@dataclass(frozen=True)
-class ChildRun:
-    mode: str
-    round: int
-    ok: bool
-    reason: str = ""
-    seconds: tuple[float, ...] = ()  # per composite
-    growth: tuple[int, ...] = ()  # bytes, per composite
-    wall: float = 0.0
-
-
-@dataclass(frozen=True)
-class ModeResult:
-    mode: str
-    ok: bool
-    reason: str
-    runs: tuple[ChildRun, ...]
-    whole: tuple[metrics.Scores, ...] = ()  # per composite
-    band: tuple[metrics.Scores, ...] = ()
-    cutouts: tuple[bytes, ...] = field(default=(), repr=False)  # PNG per composite (not saved in JSON)
-
-    def _per_round(self, key: Callable[[ChildRun], float]) -> list[float]:
-        return [key(r) for r in self.runs if r.ok]
-
-    @property
-    def seconds(self) -> list[float]:
-        """Per round: mean seconds per composite."""
-        return self._per_round(lambda r: statistics.fmean(r.seconds))
-
-    @property
-    def growth(self) -> list[float]:
-        """Per round: the largest peak growth over the composites, bytes."""
-        return self._per_round(lambda r: float(max(r.growth)))
-
-    def mean(self, figure: str) -> float | None:
-        """'band.sad', 'whole.composite', ...: the mean over composites."""
-        region, name = figure.split(".")
-        values = [getattr(s, name) for s in getattr(self, region)]
-        return statistics.fmean(values) if values else None
-
-    def to_dict(self) -> dict:
-        return {"mode": self.mode, "label": MODES[self.mode].label, "ok": self.ok, "reason": self.reason,
-                "runs": [r.__dict__ for r in self.runs], "whole": [s.to_dict() for s in self.whole],
-                "band": [s.to_dict() for s in self.band]}
-
-
-@dataclass(frozen=True)
-class EdgesRun:
-    composites: tuple[str, ...]
-    results: tuple[ModeResult, ...]
-    meta: dict
-
-    def result(self, mode: str) -> ModeResult | None:
-        return next((r for r in self.results if r.mode == mode), None)
-
-    def to_dict(self) -> dict:
-        from .report import comparisons
-
-        return {"meta": self.meta, "composites": list(self.composites),
-                "units": metrics.UNITS, "results": [r.to_dict() for r in self.results],
-                "comparisons": [c.to_dict() for c in comparisons(self)]}
 
 
 Progress = Callable[[int, int, str], None]
 
 
 def _machine() -> dict:
-    from ..claims.engine import machine
+    from ..measure.machine import facts
 
-    return machine()
+    return facts()
 
 
 def run_edges(composites: Sequence[Composite], modes: Sequence[str] = ("none", "decontaminate", "matting"), *,
