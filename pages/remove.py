@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -53,14 +54,15 @@ EDGE_MODES = {"None": "the source colour at soft edges (rembg's alpha)",
               "Matting": "alpha refined in the uncertain band (rembg's -a rule), then the colour"}
 
 
-def edge_options() -> dict:
+def edge_options() -> dict[str, Any]:
     """The Edges control: RemoveOptions fields for the chosen mode; changing it recomposes from the kept mask."""
     c1, c2 = st.columns([3, 1])
     mode = c1.segmented_control("Edges", list(EDGE_MODES), default="None", key="remove_edges",
                                 help="; ".join(f"{k}: {v}" for k, v in EDGE_MODES.items())) or "None"
     haze = c2.toggle("Clean haze", key="remove_clean_haze",
                      help="Clear faint background haze (alpha below 32, far from the subject) and stray specks.")
-    fields = {"decontaminate": mode == "Decontaminate", "alpha_matting": mode == "Matting", "clean_haze": haze}
+    fields: dict[str, Any] = {"decontaminate": mode == "Decontaminate", "alpha_matting": mode == "Matting",
+                              "clean_haze": haze}
     if mode == "Matting":
         with st.expander("Matting thresholds", expanded=False):
             t1, t2, t3 = st.columns(3)
