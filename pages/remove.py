@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 import streamlit.components.v1 as components
@@ -49,20 +50,21 @@ EDGE_MODES = {"None": "the source colour at soft edges (rembg's alpha)",
               "Matting": "alpha refined in the uncertain band (rembg's -a rule), then the colour"}
 
 
-def edge_options() -> dict:
+def edge_options() -> dict[str, Any]:
     """The Edges control: RemoveOptions fields for the chosen mode; changing it recomposes from the kept mask."""
     c1, c2 = st.columns([3, 1])
-    mode = c1.segmented_control("Edges", list(EDGE_MODES), default="None", key="remove_edges",
+    mode = c1.segmented_control("Edges", list(EDGE_MODES), default="None", **common.kept("remove_edges"),
                                 help="; ".join(f"{k}: {v}" for k, v in EDGE_MODES.items())) or "None"
-    haze = c2.toggle("Clean haze", key="remove_clean_haze",
+    haze = c2.toggle("Clean haze", **common.kept("remove_clean_haze"),
                      help="Clear faint background haze (alpha below 32, far from the subject) and stray specks.")
-    fields: dict[str, bool | int] = {"decontaminate": mode == "Decontaminate", "alpha_matting": mode == "Matting", "clean_haze": haze}
+    fields: dict[str, Any] = {"decontaminate": mode == "Decontaminate", "alpha_matting": mode == "Matting",
+                              "clean_haze": haze}
     if mode == "Matting":
         with st.expander("Matting thresholds", expanded=False):
             t1, t2, t3 = st.columns(3)
-            fg = t1.number_input("Foreground above", 1, 255, 240, key="remove_am_fg", help="rembg's -af")
-            bg = t2.number_input("Background below", 0, 254, 10, key="remove_am_bg", help="rembg's -ab")
-            erode = t3.number_input("Erode size", 0, 255, 10, key="remove_am_erode", help="rembg's -ae")
+            fg = t1.number_input("Foreground above", 1, 255, 240, **common.kept("remove_am_fg"), help="rembg's -af")
+            bg = t2.number_input("Background below", 0, 254, 10, **common.kept("remove_am_bg"), help="rembg's -ab")
+            erode = t3.number_input("Erode size", 0, 255, 10, **common.kept("remove_am_erode"), help="rembg's -ae")
         if bg >= fg:
             st.warning(f"The background threshold ({bg}) must be below the foreground threshold ({fg}); "
                        "using rembg's 240 and 10.")

@@ -75,7 +75,8 @@ def watermark_controls(detected: W.RGB) -> W.WatermarkSpec:
                                        help="Width of the soft ramp beyond the tolerance; 0 = a hard key."))
     matting = False
     if source in ("auto", "model"):
-        matting = st.checkbox("Refine the model's edge (alpha matting)", value=False, key="wm_model_matting",
+        matting = st.checkbox("Refine the model's edge (alpha matting)", value=False,
+                              **common.kept("wm_model_matting"),
                               help="When the model cuts the logo out: closed-form matting in the uncertain band "
                                    "around its edge (rembg's -a rule), for thin strokes and soft shapes.")
     defringe = st.checkbox("Remove colour fringe", value=True, **common.kept("wm_defringe"),
@@ -108,7 +109,8 @@ def watermark_controls(detected: W.RGB) -> W.WatermarkSpec:
     c1, c2 = st.columns(2)
     padding = int(c1.number_input("Padding (px)", 0, 2000, 0, step=4, **common.kept("wm_padding")))
     size = int(c2.number_input("Longest side (px, 0 = as is)", 0, 8000, 0, step=50, **common.kept("wm_size")))
-    return W.WatermarkSpec(source=source, model_matting=matting, key_color=key_color, tolerance=tolerance, softness=softness,
+    return W.WatermarkSpec(source=source, model_matting=matting, key_color=key_color, tolerance=tolerance,
+                           softness=softness,
                            defringe=defringe, threshold=threshold, feather=feather, greyscale=grey, tint=tint,
                            trim=trim, size=size or None, padding=padding, square=square, opacity=opacity)
 

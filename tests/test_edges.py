@@ -9,8 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
-from edges_truth import composite_error, strands
 from PIL import Image
 from scipy.ndimage import binary_erosion
 
@@ -20,6 +18,8 @@ from rembg_core.edges.trimap import trimap
 from rembg_core.pipeline import compose_result
 from rembg_core.server.config import ServerConfig
 from rembg_core.server.options import OptionError, parse
+from tests.conftest import ROOT
+from tests.edges_truth import composite_error, strands
 
 
 def _mask_like(seed: int = 0, shape=(70, 90)) -> np.ndarray:

@@ -26,11 +26,9 @@ class Plan:
     band_pixels: int
     budget: int
 
-    @property
-    def note(self) -> str | None:
-        if self.reduction == 1:
-            return None
-        return (f"{{stage}} ran at 1/{self.reduction} scale: its band ({self.band_pixels:,} px) is over the "
+    def note(self, stage: str) -> str:
+        """The result's note for a reduced-scale run of `stage`."""
+        return (f"{stage} ran at 1/{self.reduction} scale: its band ({self.band_pixels:,} px) is over the "
                 f"edge budget ({self.budget:,} px, REMBG_LAB_MAX_EDGE_BAND_PIXELS)")
 
 

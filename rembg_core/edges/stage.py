@@ -65,7 +65,7 @@ def refine_alpha(image: np.ndarray, mask: np.ndarray, options: RemoveOptions,
         out = np.where(tri == FOREGROUND, 255, 0).astype(np.uint8)
         out[unknown] = up[unknown]
         solved = out
-        notes.append(p.note.format(stage="matting"))
+        notes.append(p.note("matting"))
     del tri
     return solved, notes
 
@@ -97,7 +97,7 @@ def decontaminate(image: np.ndarray, alpha: np.ndarray, budget_px: int) -> tuple
         h, w = alpha.shape
         up = np.asarray(Image.fromarray(fg_small).resize((w, h), Image.Resampling.BILINEAR))
         out[soft] = up[soft]
-        notes.append(p.note.format(stage="decontaminate"))
+        notes.append(p.note("decontaminate"))
     return out, notes
 
 
