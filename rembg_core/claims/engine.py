@@ -29,6 +29,7 @@ from ..session import SessionConfig
 from . import verdicts as v
 from .catalog import CAP, CLAIMS, FOUR_K
 from .probes import child_trial, probe_trial
+from ..load.compare import MIN_RUNS
 from .records import ClaimsRun, TrialRecord
 
 # progress(done, total, what just ran)
@@ -36,7 +37,7 @@ Progress = Callable[[int, int, str], None]
 
 NEEDS = {  # claim → the measurement it reads
     "arena_off_release": "arena", "cap_bounds": "cap", "four_k_temporaries": "cap", "shared_session": "sessions",
-    "stream_gc": "stream", "close_pillow": "pillow", "hash_cache": "cache", "preload": None,
+    "stream_gc": "stream", "close_pillow": "pillow", "hash_cache": "cache", "preload": "preload",
 }
 
 
@@ -95,6 +96,19 @@ def _child(kind: str, variant: str, config: SessionConfig, image: Path, timeout:
     return child_trial(kind, variant, config, image, round=round, timeout=timeout, **spec)
 
 
+def _preload_records(plan: Plan, config: SessionConfig, photo: Path, rounds: int, progress: Progress | None,
+                     done: int, total: int) -> list[TrialRecord]:
+    """The service with and without --preload, interleaved, 2 workers under the same bounded load."""
+    from ..server.preload_study import preload_study
+
+    runs = preload_study(config, ((photo.name, photo.read_bytes()),), rounds=rounds, workers=2,
+                         clients=plan.threads * 2, requests=max(8, plan.requests), timeout=plan.timeout,
+                         progress=(lambda d, t, what: progress(done + d, total, f"preload study, {what}"))
+                         if progress else None)
+    return [TrialRecord("preload", v.PRELOAD if run.preload else v.NO_PRELOAD, i // 2, True, "", photo.name,
+                        run.to_dict()) for i, run in enumerate(runs)]
+
+
 def machine() -> dict:
     return {"summary": f"{_cpu_model()}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 1024 ** 3:.0f} GiB",
             "platform": platform.platform(), "processor": _cpu_model(), "cpu_count": os.cpu_count(),
@@ -135,22 +149,22 @@ def check_claims(image: str | os.PathLike | None = None, *, plan: Plan = Plan(),
             apple_scene(plan.big_size).save(big, quality=90)
         tasks = _tasks(plan, config, photo, big, kinds)
         records: list[TrialRecord] = []
-        total = plan.rounds * len(tasks)
+        study_rounds = max(MIN_RUNS, plan.rounds) if "preload" in kinds else 0
+        total = plan.rounds * len(tasks) + 2 * study_rounds
         for r in range(plan.rounds):
             for task in tasks:
                 records.append(task.run(r))
                 if progress:
                     progress(len(records), total, f"round {r + 1}: {task.kind}, {task.variant}")
+        if study_rounds:
+            records += _preload_records(plan, config, photo, study_rounds, progress, len(records), total)
     finally:
         if own:
             shutil.rmtree(folder, ignore_errors=True)
     results = []
     for claim_id in wanted:
         own_records = [rec for rec in records if rec.kind == NEEDS[claim_id]]
-        if claim_id == "preload":
-            results.append(v.preload(own_records, service_exists()))
-        else:
-            results.append(v.VERDICT_OF[claim_id](own_records))
+        results.append(v.VERDICT_OF[claim_id](own_records))
     meta = {
         "when": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "where": socket.gethostname(), "machine": machine(), "versions": _versions(),

@@ -69,7 +69,17 @@ def metadata(config: ProbeConfig, image_size: tuple[int, int] | None) -> dict:
         "image_size": list(image_size) if image_size else None,
         "model": config.model, "flags": config.to_dict(),
         "malloc_env": {k: os.environ[k] for k in os.environ if k.startswith("MALLOC_")},
+        "allocator": {"requested": config.allocator.label, "verified": _verified_allocator(config)},
     }
+
+
+def _verified_allocator(config: ProbeConfig) -> str:
+    """The allocator this process runs, read from /proc/self/maps; AllocatorError when not the one asked for."""
+    from ..allocator import verify
+
+    running = verify(config.allocator)
+    knobs = [f"{k}={os.environ[k]}" for k in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_") if k in os.environ]
+    return f"{running} ({', '.join(knobs)})" if knobs else running
 
 
 def _cpu_model() -> str:
@@ -116,6 +126,7 @@ def measure(spec: dict) -> dict:
     from .sampling import RssSampler
 
     config = ProbeConfig.from_dict(spec["config"])
+    _verified_allocator(config)  # before measuring anything: a silent glibc run would mislabel every figure
     data = Path(spec["image"]).read_bytes()
     max_size = spec.get("max_size")
     sampler = RssSampler(interval=float(spec.get("interval", 0.005)), exact_peak=False).start()
@@ -141,7 +152,7 @@ def measure(spec: dict) -> dict:
     stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]} if runs else {}
     return {
         "start_rss": start_rss, "baseline": baseline, "after": after, "after_trim": after_trim,
-        "peak": max(_maxrss(), trace.peak), "sampled_peak": trace.peak,
+        "peak": max(_maxrss(), trace.peak, after), "sampled_peak": trace.peak,
         "latencies": latencies, "stages": stages, "load_seconds": session.load_seconds,
         "trace": trace.to_dict(), "meta": metadata(config, image_size),
     }

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..allocator import AllocatorError
 from ..session import SessionConfig
 from .configs import ProbeConfig, probe_config
 from .records import IdleRecord, ProbeRecord
@@ -49,7 +50,7 @@ def child_reason(stderr: str) -> str:
 
 def _env(config: ProbeConfig, env: dict[str, str] | None) -> dict[str, str]:
     """The parent's environment, this package importable, then the config's and the caller's vars."""
-    out = dict(os.environ)
+    out = config.allocator.child_env(dict(os.environ))  # raises AllocatorError when its library is missing
     out["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), out.get("PYTHONPATH", "")) if p)
     out.update(dict(config.env))
     out.update(env or {})
@@ -78,8 +79,14 @@ def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str
     cmd = [sys.executable, "-m", module, "--result-fd", str(write_fd), json.dumps(spec)]
     t0 = time.perf_counter()
     try:
+        child_env = _env(config, env)
+    except AllocatorError as exc:
+        os.close(read_fd)
+        os.close(write_fd)
+        return ChildOutcome(None, str(exc), None, 0.0)
+    try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True, env=_env(config, env), pass_fds=(write_fd,))
+                                text=True, env=child_env, pass_fds=(write_fd,))
     except OSError as exc:
         os.close(read_fd)
         os.close(write_fd)
