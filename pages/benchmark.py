@@ -149,7 +149,7 @@ if st.button("Run the sweep", type="primary", icon=":material/speed:", key="benc
         if set(PRECISIONS) <= set(model_names):
             try:
                 rgb = load_image(picked.data, max_size=int(max_size) or None).rgb
-                st.session_state[AGREEMENT] = quality.side_by_side(rgb)[3]
+                st.session_state[AGREEMENT] = quality.side_by_side(rgb, get=common.shared_session)[3]
             except ImageLoadError as exc:
                 st.error(f"**{picked.name}**: {exc}")
 
@@ -197,9 +197,11 @@ if st.button("Measure quality", icon=":material/compare:", key="bench_quality_ru
     if fetch_with_bar("u2netp") and fetch_with_bar("u2netp-int8"):
         photos = quality.default_photos()
         bar = st.progress(0.0, text="Comparing masks…")
-        measured = quality.measure(photos, progress=lambda done, total, name: bar.progress(
-            done / total, text=f"{done}/{total} {name}"))
+        measured = quality.measure(photos, get=common.shared_session,
+                                   progress=lambda done, total, name: bar.progress(done / total,
+                                                                                  text=f"{done}/{total} {name}"))
         bar.empty()
-        st.session_state[QUALITY] = (measured, quality.side_by_side(dict(photos)[measured.worst.name]())[:3])
+        st.session_state[QUALITY] = (measured, quality.side_by_side(dict(photos)[measured.worst.name](),
+                                                                     get=common.shared_session)[:3])
 if st.session_state.get(QUALITY) is not None:
     show_quality(*st.session_state[QUALITY])

@@ -6,14 +6,13 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import common
-from rembg_core import charts
+from rembg_core import charts, memory
 from rembg_core.claims import CLAIMS, Plan, check_claims, load_run
 from rembg_core.claims.catalog import BY_ID
 from rembg_core.claims.report import rows as claim_rows
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.lab import runs as lab
 from rembg_core.lab.glossary import FLAG_HELP, UNITS
-from rembg_core import memory
 from rembg_core.memory import MB
 
 HISTORY = "lab_history"
