@@ -146,12 +146,15 @@ def measure(spec: dict) -> dict:
         del result
     after = rss()
     trace = sampler.stop()
+    from .layers import free_held
+
+    held = free_held()  # a forked copy trims; this process keeps its state for after_trim below
     gc.collect()
     after_trim = trim().rss_after
     latencies = [r["total"] for r in runs]
     stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]} if runs else {}
     return {
-        "start_rss": start_rss, "baseline": baseline, "after": after, "after_trim": after_trim,
+        "start_rss": start_rss, "baseline": baseline, "after": after, "after_trim": after_trim, "free_held": held,
         "peak": max(_maxrss(), trace.peak, after), "sampled_peak": trace.peak,
         "latencies": latencies, "stages": stages, "load_seconds": session.load_seconds,
         "trace": trace.to_dict(), "meta": metadata(config, image_size),

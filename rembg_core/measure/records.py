@@ -35,6 +35,7 @@ class ProbeRecord:
     baseline: int = 0
     after: int = 0
     after_trim: int = 0  # after gc + malloc_trim: what the process could give back without dropping the session
+    free_held: int | None = None  # at `after`: freed memory glibc held resident (layers.free_held), None off glibc
     peak: int = 0
     load_seconds: float = 0.0
     wall: float = 0.0  # the child's whole life, seconds
@@ -73,7 +74,7 @@ class ProbeRecord:
             "max_size": self.max_size, "repeats": self.repeats, "warmups": self.warmups,
             "latencies": list(self.latencies), "median_latency": self.median_latency, "spread": self.spread,
             "stages": dict(self.stages), "start_rss": self.start_rss, "baseline": self.baseline,
-            "after": self.after, "after_trim": self.after_trim, "peak": self.peak,
+            "after": self.after, "after_trim": self.after_trim, "free_held": self.free_held, "peak": self.peak,
             "retained": self.retained, "growth": self.growth, "release_ratio": self.release_ratio,
             "load_seconds": self.load_seconds, "wall": self.wall, "returncode": self.returncode,
             "trace": self.trace.to_dict() if self.trace else None, "meta": self.meta,
@@ -87,7 +88,7 @@ class ProbeRecord:
             warmups=int(d.get("warmups", 0)), latencies=tuple(d.get("latencies", ())),
             stages=dict(d.get("stages") or {}), start_rss=int(d.get("start_rss", 0)),
             baseline=int(d.get("baseline", 0)), after=int(d.get("after", 0)),
-            after_trim=int(d.get("after_trim", 0)), peak=int(d.get("peak", 0)),
+            after_trim=int(d.get("after_trim", 0)), free_held=d.get("free_held"), peak=int(d.get("peak", 0)),
             load_seconds=float(d.get("load_seconds", 0.0)), wall=float(d.get("wall", 0.0)),
             returncode=d.get("returncode"),
             trace=MemoryTrace.from_dict(d["trace"]) if d.get("trace") else None, meta=dict(d.get("meta") or {}),

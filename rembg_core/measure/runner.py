@@ -137,6 +137,7 @@ def run_isolated(config: ProbeConfig | SessionConfig, image_path: str | os.PathL
         return ProbeRecord(
             ok=True, latencies=tuple(p["latencies"]), stages=p["stages"], start_rss=p["start_rss"],
             baseline=p["baseline"], after=p["after"], after_trim=p["after_trim"], peak=p["peak"],
+            free_held=p.get("free_held"),
             load_seconds=p["load_seconds"], trace=MemoryTrace.from_dict(p["trace"]), meta=p["meta"], **common)
     except (KeyError, TypeError, ValueError) as exc:
         return ProbeRecord(ok=False, reason=f"the child's result lacks {exc}", **common)
