@@ -250,7 +250,8 @@ def test_cli_saves_a_run_that_says_where_and_when(tmp_path, model_path):
     assert "claims --only close_pillow" in run.meta["command"] and run.provenance in out.stdout
     assert run.result("close_pillow").verdict in ("holds", "does not hold")
     pre = run.result("preload")  # the real service, started with and without --preload, two rounds each
-    assert len(pre.records) == 4 and pre.figures, pre.because
+    assert len(pre.records) >= 4 and pre.figures, pre.because
+    assert pre.verdict != "could not tell" or "served no request" in pre.because or "overlap" in pre.because
     assert {f.label for f in pre.figures} >= {"PSS per busy worker, preload", "requests per worker"}
 
 

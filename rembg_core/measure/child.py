@@ -127,6 +127,10 @@ def measure(spec: dict) -> dict:
 
     config = ProbeConfig.from_dict(spec["config"])
     _verified_allocator(config)  # before measuring anything: a silent glibc run would mislabel every figure
+    if spec.get("layers"):
+        import tracemalloc
+
+        tracemalloc.start()  # the Python-heap layer; only when asked, as it slows Python allocations
     data = Path(spec["image"]).read_bytes()
     max_size = spec.get("max_size")
     sampler = RssSampler(interval=float(spec.get("interval", 0.005)), exact_peak=False).start()
@@ -146,15 +150,23 @@ def measure(spec: dict) -> dict:
         del result
     after = rss()
     trace = sampler.stop()
-    from .layers import free_held
+    from . import layers
 
-    held = free_held()  # a forked copy trims; this process keeps its state for after_trim below
+    split = None
+    if spec.get("layers"):
+        from .. import models
+
+        weights = layers.model_bytes(models.model_path(config.model))
+        split = layers.split("a fresh child process", [layers.HeldSession(
+            config.session.flags_label, weights, config.session.enable_cpu_mem_arena)])
+    held = layers.free_held()  # a forked copy trims; this process keeps its state for after_trim below
     gc.collect()
     after_trim = trim().rss_after
     latencies = [r["total"] for r in runs]
     stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]} if runs else {}
     return {
         "start_rss": start_rss, "baseline": baseline, "after": after, "after_trim": after_trim, "free_held": held,
+        "layers": split.to_dict() if split else None,
         "peak": max(_maxrss(), trace.peak, after), "sampled_peak": trace.peak,
         "latencies": latencies, "stages": stages, "load_seconds": session.load_seconds,
         "trace": trace.to_dict(), "meta": metadata(config, image_size),

@@ -274,6 +274,15 @@ def arena_by_pair(config, image: str | os.PathLike, max_size: int | None, repeat
                            "runs less free-but-held in each")
 
 
+def with_arena(split: LayerSplit, arena: tuple[int, str] | str) -> LayerSplit:
+    """`split` with its ORT arena layer set from arena_by_pair (or the reason it is not measured)."""
+    measured = not isinstance(arena, str)
+    layer = Layer("ORT arena", arena[0] if not isinstance(arena, str) else None,
+                  arena[1] if not isinstance(arena, str) else f"not measured: {arena}")
+    layers = tuple(layer if x.name == "ORT arena" else x for x in split.layers)
+    return LayerSplit(split.where, split.rss, layers, split.notes + (() if measured else (layer.how,)))
+
+
 @dataclass(frozen=True)
 class Released:
     """What Release gave back, per layer, and what stays."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..memory import release_ratio
 from .configs import ProbeConfig
+from .layers import LayerSplit
 from .sampling import MemoryTrace
 
 SCHEMA = "rembg-lab/bench/2"
@@ -42,6 +43,7 @@ class ProbeRecord:
     returncode: int | None = None
     trace: MemoryTrace | None = field(default=None, compare=False, repr=False)
     meta: dict = field(default_factory=dict, compare=False, repr=False)
+    layers: LayerSplit | None = field(default=None, compare=False, repr=False)  # when the child was asked to split
 
     @property
     def median_latency(self) -> float | None:
@@ -78,6 +80,7 @@ class ProbeRecord:
             "retained": self.retained, "growth": self.growth, "release_ratio": self.release_ratio,
             "load_seconds": self.load_seconds, "wall": self.wall, "returncode": self.returncode,
             "trace": self.trace.to_dict() if self.trace else None, "meta": self.meta,
+            "layers": self.layers.to_dict() if self.layers else None,
         }
 
     @classmethod
@@ -92,6 +95,7 @@ class ProbeRecord:
             load_seconds=float(d.get("load_seconds", 0.0)), wall=float(d.get("wall", 0.0)),
             returncode=d.get("returncode"),
             trace=MemoryTrace.from_dict(d["trace"]) if d.get("trace") else None, meta=dict(d.get("meta") or {}),
+            layers=LayerSplit.from_dict(d["layers"]) if d.get("layers") else None,
         )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from ..allocator import AllocatorError
 from ..session import SessionConfig
 from .configs import ProbeConfig, probe_config
+from .layers import LayerSplit
 from .records import IdleRecord, ProbeRecord
 from .sampling import MemoryTrace
 
@@ -167,12 +168,13 @@ def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str
 
 def run_isolated(config: ProbeConfig | SessionConfig, image_path: str | os.PathLike, *,
                  max_size: int | None = None, repeats: int = 5, warmups: int = 2, timeout: float = 120,
-                 env: dict[str, str] | None = None, interval: float = 0.005) -> ProbeRecord:
-    """Measure `config` on one image in a fresh interpreter. Never raises for a failing child."""
+                 env: dict[str, str] | None = None, interval: float = 0.005, layers: bool = False) -> ProbeRecord:
+    """Measure `config` on one image in a fresh interpreter. Never raises for a failing child.
+    `layers`: the child traces its Python heap and splits its RSS into layers after the runs."""
     config = probe_config(config)
     image = str(Path(image_path).resolve())
     spec = {"mode": "run", "config": config.to_dict(), "image": image, "max_size": max_size,
-            "repeats": repeats, "warmups": warmups, "interval": interval}
+            "repeats": repeats, "warmups": warmups, "interval": interval, "layers": layers}
     out = spawn(spec, config, timeout=timeout, env=env)
     common: dict[str, Any] = dict(config=config, image=image, max_size=max_size, repeats=repeats, warmups=warmups,
                   wall=out.wall, returncode=out.returncode)
@@ -183,7 +185,7 @@ def run_isolated(config: ProbeConfig | SessionConfig, image_path: str | os.PathL
         return ProbeRecord(
             ok=True, latencies=tuple(p["latencies"]), stages=p["stages"], start_rss=p["start_rss"],
             baseline=p["baseline"], after=p["after"], after_trim=p["after_trim"], peak=p["peak"],
-            free_held=p.get("free_held"),
+            free_held=p.get("free_held"), layers=LayerSplit.from_dict(p["layers"]) if p.get("layers") else None,
             load_seconds=p["load_seconds"], trace=MemoryTrace.from_dict(p["trace"]), meta=p["meta"], **common)
     except (KeyError, TypeError, ValueError) as exc:
         return ProbeRecord(ok=False, reason=f"the child's result lacks {exc}", **common)

@@ -6,13 +6,14 @@ Serving Lab; the verdict is rembg_core.load.compare's (per busy worker, never fr
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from ..load import LoadSpec, run_load
 from ..load.compare import ServedRun, served_run
 from ..load.tree import TreeSampler
 from ..session import SessionConfig
-from .process import ServerProcess
+from .process import ServerProcess, get_json
 
 MAX_REQUESTS = 64  # per run: the study is bounded in requests, and each request in `timeout`
 Progress = Callable[[int, int, str], None]
@@ -38,6 +39,7 @@ def one_run(label: str, preload: bool, session: SessionConfig, images: tuple[tup
     try:
         server.start(wait="/readyz")
         assert server.proc is not None
+        wait_all_ready(server, workers, timeout)
         with TreeSampler(server.proc.pid, interval=0.25, full=True) as sampler:
             result = run_load(LoadSpec(server.url + "/api/remove", images, clients, requests, timeout=timeout))
             memory = sampler.samples()
@@ -45,6 +47,21 @@ def one_run(label: str, preload: bool, session: SessionConfig, images: tuple[tup
     finally:
         server.stop()
     return served_run(label, preload, result.samples, memory, pids)
+
+
+def wait_all_ready(server: ServerProcess, workers: int, timeout: float) -> set[int]:
+    """Poll /readyz on fresh connections until `workers` different worker pids have answered ready (a
+    worker still loading its model accepts no connection), or `timeout` passes. Without this, a run
+    without --preload starts while one worker is still loading, and the other serves every request."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < workers and time.monotonic() < deadline:
+        status, body = get_json(server.url + "/readyz", timeout=5)
+        if status == 200 and isinstance(body.get("pid"), int):
+            seen.add(body["pid"])
+        else:
+            time.sleep(0.2)
+    return seen
 
 
 def preload_study(session: SessionConfig, images: tuple[tuple[str, bytes], ...], *, rounds: int = 2,
