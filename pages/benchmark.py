@@ -8,9 +8,9 @@ import streamlit as st
 
 from pages import common
 from rembg_core import charts
+from rembg_core.allocator import AllocatorError
 from rembg_core.errors import ImageLoadError
 from rembg_core.imageio import load_image
-from rembg_core.allocator import AllocatorError
 from rembg_core.measure import noise, report
 from rembg_core.measure.analysis import MIN_RUNS
 from rembg_core.measure.configs import ProbeConfig, config_set

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import urllib.request
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager

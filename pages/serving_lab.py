@@ -15,8 +15,9 @@ from rembg_core.server.lab import ABANDONED_AFTER, LabRecord, LabServer, NotOwne
 
 POLL = 0.5  # s between live redraws while a load runs
 # what fits the main column at 1280 px; the server's full label is in the run's heading
-HISTORY_WIDTHS = {"run": 36, "workers": 58, "preload": 58, "K/Q": 44, "clients": 52, "requests": 62, "ok/s": 50,
-                  "p50 s": 52, "p95 s": 52, "p99 s": 52, "status": 150, "peak PSS MB": 82, "end PSS MB": 78}
+HISTORY_WIDTHS = {"run": 36, "workers": 58, "preload": 58, "K/Q": 44, "clients": 52, "requests": 62,
+                  "per worker": 120, "ok/s": 50, "p50 s": 52, "p95 s": 52, "p99 s": 52, "status": 120,
+                  "peak PSS MB": 82}
 
 
 @st.cache_resource
@@ -29,7 +30,7 @@ def history_row(rec: LabRecord) -> dict:
     row = rec.row()
     return {"run": rec.number, "workers": rec.server.workers, "preload": "on" if rec.server.preload else "off",
             "K/Q": f"{rec.server.max_inflight}/{rec.server.max_queue}", "clients": row["clients"],
-            "requests": row["requests"], "ok/s": row["ok/s"], "p50 s": row["p50 s"], "p95 s": row["p95 s"],
+            "requests": row["requests"], "per worker": row["requests per worker"], "ok/s": row["ok/s"], "p50 s": row["p50 s"], "p95 s": row["p95 s"],
             "p99 s": row["p99 s"], "status": row["status"], "peak PSS MB": row["peak tree PSS MB"],
             "end PSS MB": row["end tree PSS MB"]}
 
@@ -151,13 +152,18 @@ def results_section(records: list[LabRecord]) -> None:
     st.dataframe([history_row(rec) for rec in records], hide_index=True, key="sl_history", width="stretch",
                  column_order=list(HISTORY_WIDTHS),
                  column_config={k: st.column_config.Column(width=w) for k, w in HISTORY_WIDTHS.items()})
-    st.subheader("The article's claim: `--preload` stops memory doubling")
+    st.subheader("The article's claim: `--preload` lets workers share the model")
+    st.caption("Compared per busy worker: only runs where every worker served requests count (requests per "
+               "worker are in the history, by worker pid), at least two runs each way with the same workers, "
+               "flags and clients, run interleaved (on, off, on, off). PSS splits shared pages between sharers.")
     verdict = preload_verdict(records)
-    if verdict:
-        st.write(verdict)
+    if verdict is None:
+        st.info("Run the same load on a server with 2+ workers with --preload and without, twice each, "
+                "alternating; the comparison per busy worker appears here.")
+    elif verdict.told:
+        st.success(f"**Preload {verdict.verdict}**: {verdict.because}.", icon=":material/check_circle:")
     else:
-        st.info("Run the same load on a server with 2+ workers once with --preload and once without; "
-                "the comparison of measured PSS appears here.")
+        st.warning(f"**Could not tell**: {verdict.because}.", icon=":material/help:")
 
 
 common.require_app_frame()

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import psutil
 
+from ..load.compare import MIN_RUNS
 from ..measure.child import _cpu_model
 from ..samples import apple_scene
 from ..session import SessionConfig
 from . import verdicts as v
 from .catalog import CAP, CLAIMS, FOUR_K
 from .probes import child_trial, probe_trial
-from ..load.compare import MIN_RUNS
 from .records import ClaimsRun, TrialRecord
 
 # progress(done, total, what just ran)

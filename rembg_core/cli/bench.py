@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
+from ..allocator import AllocatorError
 from ..atomic import atomic_write_bytes
 from ..errors import ImageLoadError
 from ..imageio import load_image
 from ..measure import report
-from ..allocator import AllocatorError
 from ..measure.configs import KINDS, config_set
 from ..measure.records import ProbeRecord
 from ..measure.sweep import sweep

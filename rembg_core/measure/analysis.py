@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..memory import MB
-from .noise import NOISE_FLOOR, percent
 from .configs import ProbeConfig
+from .noise import NOISE_FLOOR, percent
 from .records import SPREAD_WARN, ProbeRecord
 
 
