@@ -96,12 +96,11 @@ def show_layers(split: layers.LayerSplit, key: str) -> None:
     """The split as a table (MB, share, how measured) and one stacked bar; the rows add up to RSS."""
     st.markdown(f"**Where the memory is: {split.where}**, RSS {split.rss / MB:.1f} MB")
     rows = split.rows()
-    st.dataframe([{"layer": r["layer"], "MB": "–" if r["MB"] is None else f"{r['MB']:.1f}",
+    # a plain table: eight short rows, read whole (and by the browser test), no scrolling grid
+    with st.container(key=key):
+        st.table([{"layer": r["layer"], "MB": "–" if r["MB"] is None else f"{r['MB']:.1f}",
                    "share": "–" if r["share_pct"] is None else f"{r['share_pct']:.0f} %",
-                   "how it was measured": r["how it was measured"]} for r in rows],
-                 hide_index=True, width="stretch", key=key,
-                 column_config={"layer": st.column_config.Column(width=170), "MB": st.column_config.Column(width=70),
-                                "share": st.column_config.Column(width=60)})
+                   "how it was measured": r["how it was measured"]} for r in rows], hide_index=True)
     total = sum(layer.bytes or 0 for layer in split.all_layers())
     st.caption(f"Layers + unattributed = **{total / MB:.1f} MB** = RSS {split.rss / MB:.1f} MB "
                "(one reading of /proc/self/smaps_rollup). A layer marked – was not measured and is inside the "
