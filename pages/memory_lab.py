@@ -223,7 +223,7 @@ alloc_i = a1.selectbox("Allocator for isolated runs", range(len(choices)), forma
                        help="The fresh process's malloc: glibc as it comes, glibc tuned, or Debian's jemalloc / "
                             "mimalloc preloaded. The child checks /proc/self/maps and refuses to run on another.")
 split_iso = a2.toggle("Split isolated runs into layers (a second fresh process measures the arena)",
-                      value=True, **common.kept("lab_iso_layers"))
+                      value=False, **common.kept("lab_iso_layers"))
 b1, b2, b3 = st.columns([2, 2, 1])
 run_here = b1.button("Run in this process", type="primary", icon=":material/play_arrow:", key="lab_run_here",
                      width="stretch")

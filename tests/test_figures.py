@@ -132,3 +132,21 @@ def test_a_missing_allocator_is_refused_not_run_on_glibc(monkeypatch, tmp_path):
     record = run_isolated(ProbeConfig(allocator=allocator.AllocatorChoice("jemalloc")), tmp_path / "x.png")
     assert not record.ok and record.returncode is None  # no child was started
     assert record.reason == "jemalloc is not installed (libjemalloc.so.2 not found); install Debian's libjemalloc2"
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_an_isolated_run_splits_its_memory_and_measures_the_arena(tmp_path, model_path):
+    from rembg_core.lab.runs import isolated
+    from tests.conftest import subject_image
+
+    image = tmp_path / "photo.png"
+    subject_image((640, 480)).save(image)
+    run = isolated(1, image, "photo.png", "photo", SessionConfig(), None, 1, split_layers=True)
+    assert isinstance(run, LabRun) and run.layers is not None and run.allocator == "glibc"
+    split = run.layers
+    assert split.where == "a fresh child process"
+    assert sum(layer.bytes or 0 for layer in split.all_layers()) == split.rss
+    arena = next(layer for layer in split.layers if layer.name == "ORT arena")
+    assert arena.bytes is not None and arena.bytes > 10 * MB and "arena on vs off" in arena.how
+    assert split.get("Python heap") is not None and split.get("allocator free-but-held") is not None
