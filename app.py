@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages import common
 from rembg_core import memory, models, preview
-from rembg_core.lab.glossary import SIDEBAR_HELP
+from rembg_core.dashboard.glossary import SIDEBAR_HELP
 from rembg_core.measure.holdings import HOLDINGS
 
 # The Python-heap layer of the memory split (Memory Lab) needs tracemalloc from the start; it costs a

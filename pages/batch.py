@@ -15,7 +15,7 @@ from typing import cast
 import streamlit as st
 
 from pages import common
-from rembg_core import charts, distributed, limits, samples
+from rembg_core import distributed, limits, samples
 from rembg_core.batch import (
     BatchLimitError,
     BatchLimits,
@@ -27,9 +27,10 @@ from rembg_core.batch import (
     zip_writer,
 )
 from rembg_core.batch.cache import DEFAULT_MAX_BYTES, ResultCache
+from rembg_core.dashboard import charts
+from rembg_core.dashboard.glossary import BATCH_HELP
 from rembg_core.distributed import report as ray_report
 from rembg_core.errors import ModelError, RembgCoreError
-from rembg_core.lab.glossary import BATCH_HELP
 from rembg_core.measure.analysis import rss_drift
 
 LIMITS = BatchLimits(max_items=limits.LIMITS.max_ui_batch_items)

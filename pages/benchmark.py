@@ -7,8 +7,8 @@ import json
 import streamlit as st
 
 from pages import common
-from rembg_core import charts
 from rembg_core.allocator import AllocatorError
+from rembg_core.dashboard import charts
 from rembg_core.errors import ImageLoadError
 from rembg_core.imageio import load_image
 from rembg_core.measure import noise, report
@@ -56,7 +56,7 @@ def run_sweep(picked: common.Picked, kind: str, rounds: int, repeats: int, warmu
     bar = st.progress(0.0, text=f"Measuring {len(configs)} configurations × {rounds} rounds, each in a fresh process…")
 
     def progress(done: int, total: int, record: ProbeRecord) -> None:
-        status = (f"{record.median_latency:.3f} s, peak {record.peak / MB:.0f} MB"
+        status = (f"{record.median_latency:.3f} s, peak {record.memory.peak / MB:.0f} MB"
                   if record.ok and record.median_latency is not None else f"failed: {record.reason}")
         bar.progress(done / total, text=f"{done}/{total} · {record.config.name}: {status}")
         job.step(done, total, f"{record.config.name}: {status}")

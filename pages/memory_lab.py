@@ -6,16 +6,17 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import common
-from rembg_core import charts, memory, session
+from rembg_core import memory, session
 from rembg_core.allocator import AllocatorChoice, AllocatorError
 from rembg_core.claims import CLAIMS, Plan, check_claims, load_run
 from rembg_core.claims.catalog import BY_ID
 from rembg_core.claims.records import ClaimsRun
 from rembg_core.claims.report import rows as claim_rows
+from rembg_core.dashboard import charts
+from rembg_core.dashboard import runs as lab
+from rembg_core.dashboard.glossary import FLAG_HELP, UNITS
 from rembg_core.errors import ImageLoadError, ModelError
-from rembg_core.lab import runs as lab
-from rembg_core.lab.glossary import FLAG_HELP, UNITS
-from rembg_core.measure import layers, noise
+from rembg_core.measure import arena, layers, noise
 from rembg_core.measure.configs import allocator_choices
 from rembg_core.measure.holdings import HOLDINGS
 from rembg_core.memory import MB
@@ -64,17 +65,17 @@ def run_in_process(picked: common.Picked, settings: common.Settings, repeats: in
 def show_last(last: lab.LabRun) -> None:
     st.subheader(f"Run #{last.number}: {last.mode}")
     before_help = UNITS["before_in_process" if last.mode == "in-process" else "before_isolated"]
-    m = st.columns(5)
+    m, mem = st.columns(5), last.memory
     m[0].metric("Median per image", "–" if last.latency is None else f"{last.latency:.3f} s")
-    m[1].metric("RSS before" if last.mode == "in-process" else "RSS, model loaded", common.mb(last.before),
+    m[1].metric("RSS before" if last.mode == "in-process" else "RSS, model loaded", common.mb(mem.before),
                 help=before_help)
-    grew = noise.growth(last.before, last.peak)
-    kept_ = noise.retained(last.before, last.after)
-    released = noise.release(last.before, last.peak, last.after)
-    m[2].metric("Peak", common.mb(last.peak), None if grew.noise else grew.text, delta_color="off",
+    grew = noise.growth(mem.before, mem.peak)
+    kept_ = noise.retained(mem.before, mem.after)
+    released = noise.release(mem.before, mem.peak, mem.after)
+    m[2].metric("Peak", common.mb(mem.peak), None if grew.noise else grew.text, delta_color="off",
                 help=UNITS["peak"] + (f" Growth: {grew.why}." if grew.noise else ""))
     # delta_color off: more memory kept is not an error, and "+0 MB" must not show red
-    m[3].metric("After", common.mb(last.after), None if kept_.noise else f"{kept_.text} retained", delta_color="off",
+    m[3].metric("After", common.mb(mem.after), None if kept_.noise else f"{kept_.text} retained", delta_color="off",
                 help=UNITS["retained"] + (f" {kept_.why}." if kept_.noise else ""))
     m[4].metric("Released after peak", released.text, help=UNITS["release"])
     why = [f"{name}: {x.why}" for name, x in (("growth", grew), ("retained", kept_), ("released", released)) if x.why]
@@ -85,7 +86,7 @@ def show_last(last: lab.LabRun) -> None:
         where = "the dashboard's server process" if last.mode == "in-process" else "a fresh child process"
         name = "before" if last.mode == "in-process" else "model loaded"
         st.plotly_chart(charts.rss_timeline(last.trace, title=f"RSS of {where}, run #{last.number}",
-                                            before=(name, last.before_t, last.before)), key="lab_timeline")
+                                            before=(name, last.before_t, mem.before)), key="lab_timeline")
     if last.note:
         st.warning(last.note)
     if last.layers is not None:
@@ -126,7 +127,7 @@ def server_layers_section(picked: common.Picked | None, settings: common.Setting
             elif todo and picked is not None and common.valid_image(picked):
                 for cfg in todo:
                     with st.spinner(f"Measuring the arena of {cfg.flags_label} (arena on vs off)…"):
-                        got = layers.arena_by_pair(cfg, common.as_file(picked), settings.max_size)
+                        got = arena.arena_by_pair(cfg, common.as_file(picked), settings.max_size)
                     if isinstance(got, str):
                         common.refuse(picked.name, got)
                     else:

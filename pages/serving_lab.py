@@ -9,9 +9,18 @@ import streamlit as st
 
 from pages import common
 from rembg_core import samples
-from rembg_core.lab.glossary import SERVING_HELP, STATUS_HELP
-from rembg_core.load import charts as load_charts
-from rembg_core.server.lab import ABANDONED_AFTER, LabRecord, LabServer, NotOwnerError, ServingLab, preload_verdict
+from rembg_core.dashboard import load_charts
+from rembg_core.dashboard.glossary import SERVING_HELP, STATUS_HELP
+from rembg_core.dashboard.serving import (
+    ABANDONED_AFTER,
+    LabRecord,
+    LabServer,
+    NotOwnerError,
+    ServingLab,
+    preload_verdict,
+)
+from rembg_core.server.config import ServerConfig
+from rembg_core.server.launcher import GunicornSettings
 
 POLL = 0.5  # s between live redraws while a load runs
 # what fits the main column at 1280 px; the server's full label is in the run's heading
@@ -29,8 +38,9 @@ def lab() -> ServingLab:
 def history_row(rec: LabRecord) -> dict:
     row = rec.row()
     return {"run": rec.number, "workers": rec.server.workers, "preload": "on" if rec.server.preload else "off",
-            "K/Q": f"{rec.server.max_inflight}/{rec.server.max_queue}", "clients": row["clients"],
-            "requests": row["requests"], "per worker": row["requests per worker"], "ok/s": row["ok/s"], "p50 s": row["p50 s"], "p95 s": row["p95 s"],
+            "K/Q": f"{rec.server.config.max_inflight}/{rec.server.config.max_queue}", "clients": row["clients"],
+            "requests": row["requests"], "per worker": row["requests per worker"], "ok/s": row["ok/s"],
+            "p50 s": row["p50 s"], "p95 s": row["p95 s"],
             "p99 s": row["p99 s"], "status": row["status"], "peak PSS MB": row["peak tree PSS MB"],
             "end PSS MB": row["end tree PSS MB"]}
 
@@ -59,7 +69,9 @@ def server_section(engine: ServingLab, me: str, base: common.Settings) -> None:
         start = st.form_submit_button("Restart server with these" if mine else "Start server", type="primary",
                                       disabled=theirs and not engine.may_control(me))
     if start:
-        spec = LabServer(int(workers), bool(preload), base.config, int(max_size), int(k), int(q), float(idle))
+        spec = LabServer(ServerConfig(session=base.config, max_size=int(max_size), max_inflight=int(k),
+                                      max_queue=int(q), idle_seconds=float(idle)),
+                         GunicornSettings(workers=int(workers), preload=bool(preload)))
         with st.spinner("Starting the server (the workers load the model)…"):
             try:
                 engine.start(spec, visitor=me)

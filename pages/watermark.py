@@ -18,8 +18,8 @@ from pages import common
 from rembg_core import colors, naming, samples
 from rembg_core import watermark as W
 from rembg_core.batch import zip_writer
+from rembg_core.dashboard.glossary import WATERMARK_HELP
 from rembg_core.errors import ImageLoadError, ModelError
-from rembg_core.lab.glossary import WATERMARK_HELP
 
 PREVIEW_SIDE = 900  # px: what the browser gets for a stamped photo; downloads are full size
 SWATCH_SIDE = 420  # px: the mark on checker / light / dark

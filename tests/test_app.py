@@ -369,13 +369,13 @@ def test_benchmark_opens_a_saved_sweep_and_refuses_junk(model_path):
     from rembg_core.measure.configs import ProbeConfig
     from rembg_core.measure.records import ProbeRecord
     from rembg_core.measure.sweep import SweepResult
-    from rembg_core.memory import MB
+    from rembg_core.memory import MB, MemoryFigures
     from rembg_core.session import SessionConfig
 
     def record(name, arena, latency, retained):
         cfg = ProbeConfig(SessionConfig(enable_cpu_mem_arena=arena), name=name)
         return ProbeRecord(cfg, "x.png", True, repeats=2, latencies=(latency, latency),
-                           baseline=90 * MB, after=(90 + retained) * MB, peak=500 * MB)
+                           memory=MemoryFigures(90 * MB, 500 * MB, (90 + retained) * MB))
 
     saved = SweepResult((record("fast", True, 0.2, 300), record("lean", False, 0.3, 20)), "x.png", None, 2, 1, 1)
     at = app("pages/benchmark.py").run()

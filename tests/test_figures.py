@@ -9,14 +9,15 @@ import gc
 import pytest
 
 from rembg_core import allocator
-from rembg_core.lab.runs import LabRun
+from rembg_core.dashboard.runs import LabRun
+from rembg_core.dashboard.serving import LabRecord, LabServer, preload_verdict
 from rembg_core.load.results import LoadResult, RequestSample
 from rembg_core.load.tree import ProcMemory, TreeSample
 from rembg_core.measure import layers, noise
 from rembg_core.measure.configs import ProbeConfig, config_set
 from rembg_core.measure.runner import run_isolated
-from rembg_core.memory import MB, rss, trim
-from rembg_core.server.lab import LabRecord, LabServer, preload_verdict
+from rembg_core.memory import MB, MemoryFigures, rss, trim
+from rembg_core.server.launcher import GunicornSettings
 from rembg_core.session import SessionConfig
 
 BASE = 500 * MB
@@ -37,7 +38,7 @@ def test_a_release_ratio_within_the_noise_floor_is_shown_as_a_dash():
 
 def test_memory_lab_history_shows_the_dash_not_a_ratio_of_jitter():
     run = LabRun(1, "in-process", "apple", "sample:apple", SessionConfig(), 1600, 1, (0.3,),
-                 before=BASE, peak=BASE + int(0.1 * MB), after=BASE + int(0.05 * MB))
+                 MemoryFigures(BASE, BASE + int(0.1 * MB), BASE + int(0.05 * MB)))
     row = run.row()
     assert row["released"] == "–" and row["retained MB"] == "–"
 
@@ -56,7 +57,7 @@ def lab_record(number: int, preload: bool, served: dict[int, int], pss_mb: dict[
                     for pid, n in served.items() for i in range(n))
     procs = (ProcMemory(1, "master", 90 * MB, 80 * MB, 85 * MB),
              *(ProcMemory(pid, "worker", (p + 20) * MB, (p - 20) * MB, p * MB) for pid, p in pss_mb.items()))
-    server = LabServer(workers=len(pss_mb), preload=preload)
+    server = LabServer(settings=GunicornSettings(workers=len(pss_mb), preload=preload))
     return LabRecord(number, server, LoadResult(4, 5.0, samples), (TreeSample(1.0, procs),))
 
 
@@ -137,7 +138,7 @@ def test_a_missing_allocator_is_refused_not_run_on_glibc(monkeypatch, tmp_path):
 @pytest.mark.model
 @pytest.mark.slow
 def test_an_isolated_run_splits_its_memory_and_measures_the_arena(tmp_path, model_path):
-    from rembg_core.lab.runs import isolated
+    from rembg_core.dashboard.runs import isolated
     from tests.conftest import subject_image
 
     image = tmp_path / "photo.png"

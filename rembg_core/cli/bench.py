@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int, r: ProbeRecord) -> None:
         verified = r.meta.get("allocator", {}).get("verified", "?")
-        status = (f"{r.median_latency:.3f} s, peak {r.peak / MB:.0f} MB, retained {r.retained / MB:.0f} MB, "
+        status = (f"{r.median_latency:.3f} s, peak {r.memory.peak / MB:.0f} MB, retained {r.memory.retained / MB:.0f} MB, "
                   f"allocator {verified} (verified in the child)"
                   if r.ok and r.median_latency is not None else f"failed: {r.reason}")
         print(f"[{done}/{total}] {r.config.name}: {status}", file=sys.stderr, flush=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from ..batch import BatchItem, BatchLimits, RemoveOptions
 from ..batch.cache import DEFAULT_MAX_BYTES, ResultCache, cache_key
 from ..batch.engine import Engine, Work, failure_reason
+from ..memory import peak_rss
 from ..session import SessionConfig, get_session
 from .sources import Source, read_source
 
@@ -26,11 +26,6 @@ from .sources import Source, read_source
 RESULT_COLUMNS = ("index", "status", "reason", "key", "data", "cached", "seconds", "timings", "width", "height",
                   "in_bytes", "worker", "peak_rss")
 DONE = "done"  # finished by an earlier run: no work, no bytes
-
-
-def peak_rss() -> int:
-    """This process's peak resident memory so far, bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _worker_label() -> str:

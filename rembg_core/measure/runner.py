@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..allocator import AllocatorError
+from ..memory import MemoryFigures
 from ..session import SessionConfig
 from .configs import ProbeConfig, probe_config
 from .layers import LayerSplit
@@ -184,7 +185,7 @@ def run_isolated(config: ProbeConfig | SessionConfig, image_path: str | os.PathL
     try:
         return ProbeRecord(
             ok=True, latencies=tuple(p["latencies"]), stages=p["stages"], start_rss=p["start_rss"],
-            baseline=p["baseline"], after=p["after"], after_trim=p["after_trim"], peak=p["peak"],
+            memory=MemoryFigures(p["baseline"], p["peak"], p["after"]), after_trim=p["after_trim"],
             free_held=p.get("free_held"), layers=LayerSplit.from_dict(p["layers"]) if p.get("layers") else None,
             load_seconds=p["load_seconds"], trace=MemoryTrace.from_dict(p["trace"]), meta=p["meta"], **common)
     except (KeyError, TypeError, ValueError) as exc:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from ..limits import LIMITS
 from ..session import SessionConfig
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when imported: set it first
+
 
 @dataclass(frozen=True)
 class ServerConfig:

@@ -15,9 +15,8 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 
-from .config import ServerConfig
+from .config import MULTIPROC_ENV, ServerConfig
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when imported: set it first
 WORKER_CLASS = "uvicorn_worker.UvicornWorker"
 log = logging.getLogger("gunicorn.error")
 

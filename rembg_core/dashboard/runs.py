@@ -17,12 +17,13 @@ from typing import Literal
 from ..allocator import AllocatorChoice
 from ..measure import noise
 from ..measure.analysis import MIN_RUNS, median_interval
+from ..measure.arena import arena_by_pair, with_arena
 from ..measure.configs import ProbeConfig
-from ..measure.layers import LayerSplit, arena_by_pair, with_arena
+from ..measure.layers import LayerSplit
 from ..measure.records import SPREAD_WARN
 from ..measure.runner import run_isolated
 from ..measure.sampling import MemoryTrace, RssSampler
-from ..memory import MB, release_ratio
+from ..memory import MB, MemoryFigures
 from ..options import RemoveOptions
 from ..pipeline import remove
 from ..session import ModelSession, SessionConfig
@@ -43,9 +44,8 @@ class LabRun:
     max_size: int | None
     repeats: int
     latencies: tuple[float, ...]
-    before: int  # in-process: RSS when the run began; isolated: the child's RSS with the model loaded
-    peak: int
-    after: int
+    # before: in-process, RSS when the run began; isolated, the child's RSS with the model loaded
+    memory: MemoryFigures
     trace: MemoryTrace | None = field(default=None, compare=False, repr=False)
     note: str = ""
     before_t: float = 0.0  # where `before` sits on the trace's time axis (isolated: after the model loaded)
@@ -60,23 +60,16 @@ class LabRun:
     def latency(self) -> float | None:
         return statistics.median(self.latencies) if self.latencies else None
 
-    @property
-    def retained(self) -> int:
-        return self.after - self.before
-
-    @property
-    def release_ratio(self) -> float | None:
-        return release_ratio(self.before, self.peak, self.after)
-
     def row(self) -> dict:
+        m = self.memory
         return {
             "run": self.number, "where": self.mode, "flags": self.config.flags_label,
             "max_size": self.max_size or "no cap", "images": self.repeats,
             "median s": f"{self.latency:.3f}" if self.latency is not None else noise.DASH,
-            "peak MB": round(self.peak / MB), "retained MB": noise.retained(self.before, self.after).text,
-            "released": noise.release(self.before, self.peak, self.after).text,
+            "peak MB": round(m.peak / MB), "retained MB": noise.retained(m.before, m.after).text,
+            "released": noise.release(m.before, m.peak, m.after).text,
             "allocator": self.allocator or noise.DASH,
-            "before MB": round(self.before / MB), "after MB": round(self.after / MB),
+            "before MB": round(m.before / MB), "after MB": round(m.after / MB),
             "image": self.image, "note": self.note,
         }
 
@@ -106,7 +99,7 @@ def isolated(number: int, image: str | Path, name: str, image_id: str, config: S
         split = with_arena(split, arena)
     loaded_at = next((t1 for label, _, t1 in record.trace.spans() if label == "session"), 0.0) if record.trace else 0.0
     return LabRun(number, "isolated", name, image_id, config, max_size, repeats, record.latencies,
-                  record.baseline, record.peak, record.after, record.trace, note, loaded_at,
+                  record.memory, record.trace, note, loaded_at,
                   record.meta.get("allocator", {}).get("verified", allocator.label), split)
 
 
@@ -152,7 +145,7 @@ class InProcessRun:
         if self.error is not None:
             raise self.error
         return LabRun(number, "in-process", name, image_id, self.session.config, self.max_size, self.repeats,
-                      tuple(self.latencies), trace.before, trace.peak, trace.after, trace)
+                      tuple(self.latencies), MemoryFigures(trace.before, trace.peak, trace.after), trace)
 
 
 def _differs_only_in(a: SessionConfig, b: SessionConfig, flag: str) -> bool:
@@ -185,8 +178,8 @@ def measured_effect(runs: list[LabRun], flag: str, name: str) -> str | None:
     on, off = (a, b) if getattr(a.config, flag) else (b, a)
     return (f"Measured here (isolated runs #{on.number} vs #{off.number}, {on.image}, "
             f"{'no cap' if on.max_size is None else f'{on.max_size} px'}, {on.repeats} image(s)): "
-            f"on → peak {on.peak / MB:.0f} MB, retained {noise.retained(on.before, on.after).text}; "
-            f"off → peak {off.peak / MB:.0f} MB, retained {noise.retained(off.before, off.after).text}. "
+            f"on → peak {on.memory.peak / MB:.0f} MB, retained {noise.retained(on.memory.before, on.memory.after).text}; "
+            f"off → peak {off.memory.peak / MB:.0f} MB, retained {noise.retained(off.memory.before, off.memory.after).text}. "
             f"Speed: {speed_verdict(on, off)}.")
 
 
