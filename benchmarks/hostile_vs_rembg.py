@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -19,13 +18,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from hostile import CASES, Refuse  # noqa: E402
+from rembg_core.measure import machine  # noqa: E402
+from tests.hostile import CASES, Refuse  # noqa: E402
 
 CHILD = r"""
-import io, json, re, resource, sys, traceback
+import io, json, re, sys, traceback
 import numpy as np
 from PIL import Image
 tool, path = sys.argv[1], sys.argv[2]
@@ -52,9 +51,8 @@ except Exception as exc:
     msg = re.sub(r" at 0x[0-9a-f]+", "", str(exc).splitlines()[0])[:160] if str(exc) else ""
     out = {"ok": False, "error": type(exc).__name__, "message": msg,
            "traceback": not typed, "where": tb.strip().splitlines()[-3].strip()[:120]}
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forking parent
-hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
-out["peak_mb"] = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from rembg_core.memory import MB, peak_rss  # the one way peaks are read (VmHWM)
+out["peak_mb"] = peak_rss() / MB
 print(json.dumps(out))
 """
 
@@ -110,9 +108,6 @@ def main() -> int:
             rows.append((case, len(data), expected, ours, theirs))
     crashes = sum(1 for *_, t in rows if t.get("traceback"))
     ours_crashes = sum(1 for *_, o, _ in rows if o.get("traceback"))
-    import onnxruntime  # noqa: E401 — versions for the record
-    import PIL
-    import rembg
 
     lines = [
         "# Hostile inputs: Rembg Lab vs rembg 2.0.86",
@@ -122,8 +117,7 @@ def main() -> int:
         "the outcome of `remove()` on the file in a fresh child process, its peak RSS (VmHWM) and wall time",
         "(noisy: other work shared the 2 cores). rembg is called as `remove(data, session=new_session(\"u2netp\"))`.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"Pillow {PIL.__version__}, ONNX Runtime {onnxruntime.__version__}, rembg {getattr(rembg, '__version__', '2.0.86')}.",
+        f"Machine: {machine.summary()}; " + ", ".join(f"{k} {v}" for k, v in machine.versions().items()) + ".",
         "",
         f"**rembg ended in a traceback on {crashes} of {len(rows)} inputs; Rembg Lab on {ours_crashes}.**",
         "",

@@ -29,6 +29,7 @@ from rembg_core.batch import (
 from rembg_core.batch.cache import DEFAULT_MAX_BYTES, ResultCache
 from rembg_core.dashboard import charts
 from rembg_core.dashboard.glossary import BATCH_HELP
+from rembg_core.dashboard.tables import batch_row
 from rembg_core.distributed import report as ray_report
 from rembg_core.errors import ModelError, RembgCoreError
 from rembg_core.measure.analysis import rss_drift
@@ -66,12 +67,6 @@ class BatchRun:
 def shared_cache() -> ResultCache:
     """One result cache for the server: keys include input, options and model, so sharing is safe."""
     return ResultCache(CACHE_DIR, CACHE_BYTES)
-
-
-def row(r: ItemResult) -> dict:
-    return {"#": r.index + 1, "file": r.name, "status": r.status, "reason": r.error or "",
-            "output": r.output_name or "", "size": f"{r.size[0]}×{r.size[1]}" if r.size else "",
-            "time (ms)": round(r.seconds * 1000), "RSS (MB)": round(r.rss / common.memory.MB, 1)}
 
 
 def forget_last() -> None:
@@ -159,7 +154,7 @@ def run_local(items: list, opts: RemoveOptions, settings: common.Settings, use_c
         for r in results:
             if r.ok and r.output_name is not None and r.data is not None:
                 out.output(add, r.output_name, r.data)
-            out.add(row(r), r.rss, "error" if not r.ok else "cached" if r.cached else "ok")
+            out.add(batch_row(r), r.rss, "error" if not r.ok else "cached" if r.cached else "ok")
             del r
     cache_line = None
     if cache is not None:

@@ -19,6 +19,7 @@ from rembg_core.dashboard.serving import (
     ServingLab,
     preload_verdict,
 )
+from rembg_core.dashboard.tables import serving_row
 from rembg_core.server.config import ServerConfig
 from rembg_core.server.launcher import GunicornSettings
 
@@ -35,16 +36,6 @@ def lab() -> ServingLab:
     return ServingLab()
 
 
-def history_row(rec: LabRecord) -> dict:
-    row = rec.row()
-    return {"run": rec.number, "workers": rec.server.workers, "preload": "on" if rec.server.preload else "off",
-            "K/Q": f"{rec.server.config.max_inflight}/{rec.server.config.max_queue}", "clients": row["clients"],
-            "requests": row["requests"], "per worker": row["requests per worker"], "ok/s": row["ok/s"],
-            "p50 s": row["p50 s"], "p95 s": row["p95 s"],
-            "p99 s": row["p99 s"], "status": row["status"], "peak PSS MB": row["peak tree PSS MB"],
-            "end PSS MB": row["end tree PSS MB"]}
-
-
 def server_section(engine: ServingLab, me: str, base: common.Settings) -> None:
     mine = engine.running and engine.owner == me
     theirs = engine.running and not mine
@@ -55,16 +46,19 @@ def server_section(engine: ServingLab, me: str, base: common.Settings) -> None:
                    f"{age:.0f} min ago): {engine.spec.label() if engine.spec else ''}. Only they can stop it, replace "
                    f"it or load it, and its runs are theirs. If they do not come back to this page for "
                    f"{ABANDONED_AFTER / 60:.0f} minutes, anyone may. You are `{me}`.", icon=":material/lock:")
+    service = ServerConfig()  # the service's own defaults
     with st.form("sl_server"):
         c1, c2, c3, c4 = st.columns(4)
         workers = c1.number_input("Workers", 1, 4, 2, **common.kept("sl_workers"))
         preload = c2.toggle("--preload", True, help=SERVING_HELP["preload"], **common.kept("sl_preload"))
-        k = c3.number_input("K: running per worker", 1, 4, 1, **common.kept("sl_k"))
-        q = c4.number_input("Q: waiting per worker", 0, 64, 4, help=SERVING_HELP["q"], **common.kept("sl_q"))
+        k = c3.number_input("K: running per worker", 1, 4, service.max_inflight, **common.kept("sl_k"))
+        q = c4.number_input("Q: waiting per worker", 0, 64, service.max_queue, help=SERVING_HELP["q"],
+                            **common.kept("sl_q"))
         c5, c6, c7 = st.columns(3)
-        max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], 1600,
+        max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], service.max_size,
                                     **common.kept("sl_max_size"))
-        idle = c6.number_input("idle seconds", 5, 600, 60, help=SERVING_HELP["idle"], **common.kept("sl_idle"))
+        idle = c6.number_input("idle seconds", 5, 600, int(service.idle_seconds), help=SERVING_HELP["idle"],
+                               **common.kept("sl_idle"))
         c7.caption(f"Session flags from the sidebar: {base.config.label()}")
         start = st.form_submit_button("Restart server with these" if mine else "Start server", type="primary",
                                       disabled=theirs and not engine.may_control(me))
@@ -161,7 +155,7 @@ def results_section(records: list[LabRecord]) -> None:
     st.plotly_chart(load_charts.tree_memory(list(last.memory)), key="sl_mem")
     st.plotly_chart(load_charts.status_timeline(list(r.samples)), key="sl_status")
     st.subheader("History")
-    st.dataframe([history_row(rec) for rec in records], hide_index=True, key="sl_history", width="stretch",
+    st.dataframe([serving_row(rec) for rec in records], hide_index=True, key="sl_history", width="stretch",
                  column_order=list(HISTORY_WIDTHS),
                  column_config={k: st.column_config.Column(width=w) for k, w in HISTORY_WIDTHS.items()})
     st.subheader("The article's claim: `--preload` lets workers share the model")

@@ -196,13 +196,13 @@ st.caption("Turn a logo into a transparent watermark, see it on light, dark and 
 controls, view = st.columns([1, 2], gap="large")
 with controls:
     logo_name, logo_data = logo_input()
+    refused = False
     try:
         logo = W.load_logo(logo_data)
-    except ImageLoadError as exc:  # say why, and keep the page (and every setting) working on the sample
+    except ImageLoadError as exc:  # say why; the controls stay drawn (and set) for the next logo
         common.show_error(logo_name, exc)
-        st.caption("Showing the sample logo until another logo is uploaded.")
-        logo_name, logo_data = "sample-logo.png", sample_logo_bytes()
-        logo = W.load_logo(logo_data)
+        refused = True
+        logo = W.load_logo(sample_logo_bytes())
     detected, plain = W.detect_background(logo)
     spec_error = None
     try:
@@ -212,6 +212,10 @@ with controls:
     placement = placement_controls()
 
 with view:
+    if refused:
+        st.info(f"No watermark from **{logo_name}**: upload another logo, or clear it to use the sample logo.",
+                icon=":material/upload:")
+        st.stop()
     if spec_error is not None:
         st.error(f"**Settings**: {spec_error}")
         st.stop()

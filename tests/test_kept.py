@@ -7,12 +7,12 @@ import io
 
 import numpy as np
 import pytest
-from conftest import png_bytes, subject_image
 from PIL import Image
 
 from rembg_core import RemoveOptions
 from rembg_core.dashboard import kept
 from rembg_core.pipeline import remove
+from tests.conftest import png_bytes, subject_image
 
 pytestmark = pytest.mark.model
 

@@ -163,6 +163,11 @@ def _results(ray, sources: list[Source], spec: JobSpec, config: SessionConfig, p
         # two batches queued per actor: enough to hide the hand-over, few enough that an actor
         # still loading its session does not leave the queue to the first one ready
         compute=ray.data.ActorPoolStrategy(size=p.actors, max_tasks_in_flight_per_actor=2), num_cpus=p.cpus_per_actor,
+        # No actor restarts: Ray's default (restart forever) logs an error-level core_worker line for every
+        # actor of every job, because the constructor's arguments live in the object store, and says such a
+        # restart can fail anyway. An actor that dies ends the job with its reason; the manifest lets the
+        # next run resume with only the remainder.
+        max_restarts=0,
         fn_constructor_kwargs=dict(config=config, options=spec.options, limits=spec.limits, done_keys=done_keys,
                                    cache_dir=spec.cache_dir),
     )
