@@ -215,6 +215,9 @@ def test_release_control_reports_rss(model_path):
     at.button(key="lab_release").click().run()
     no_exception(at)
     assert any(c.value.startswith("RSS ") and "freed" in c.value for c in at.caption)
+    # what each layer gave back, and what stays
+    assert any("Stays: code and mapped files" in c.value and "model weights +4" in c.value for c in at.caption), [
+        c.value for c in at.caption if c.value.startswith("RSS ")]
 
 
 # --- the shared session cache -------------------------------------------------------------
