@@ -235,7 +235,7 @@ def show(b: BatchRun) -> None:
         st.subheader("Results")
         cols = st.columns(6)
         for i, (name, data) in enumerate(b.thumbs):
-            cols[i % 6].image(data, caption=name, width=THUMB_SIDE)  # every thumbnail is a THUMB_SIDE box
+            cols[i % 6].image(data, caption=name, width="stretch")  # square boxes: one size in every column
         if ok > len(b.thumbs):
             st.caption(f"The first {len(b.thumbs)} of {ok} shown; the zip has them all.")
 

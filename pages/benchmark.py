@@ -97,7 +97,7 @@ def show(result: SweepResult) -> None:
                    + (" with its 95 % interval as a bar" if bars else " (too few runs for an interval)")
                    + ", y = retained (RSS after the last image − RSS with the session loaded), marker size = peak RSS "
                    "(the child's kernel high-water mark). Blue markers are on the Pareto front (nobody beats them on "
-                   "latency, retained and peak at once), grey ones are dominated.")
+                   "latency, retained and peak at once), grey ones are dominated; the gold ring is the recommendation.")
     # The columns that fit at 1280 px, short labels; the CSV and JSON downloads hold every figure.
     st.dataframe([{"#": n, **row} for n, row in enumerate(report.display_rows(result), 1)], hide_index=True,
                  width="stretch", column_order=list(TABLE),

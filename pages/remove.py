@@ -18,8 +18,6 @@ from rembg_core.measure import noise
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import remove
 
-COLUMN_PX = 520  # what half of the main column holds at 1280 px: both images share one scale within it
-
 
 @dataclass(frozen=True)
 class Run:
@@ -80,11 +78,11 @@ def downloads(k: kept_.Kept) -> None:
 
 def show(run_: Run, settings: common.Settings) -> None:
     k, trace = run_.kept, run_.trace
-    before, after = st.columns(2)
-    # one scale for both: a crop is drawn at the size it has in the Before image
-    scale = min(1.0, COLUMN_PX / k.before_size[0])
-    before.image(k.before, caption=f"Before — {k.name}", width=max(1, round(k.before_size[0] * scale)))
-    after.image(k.after, caption=after_caption(k), width=max(1, round(k.after_size[0] * scale)))
+    # one scale for both: columns as wide as the two previews, each image filling its column, so a crop
+    # is drawn at the size it has in the Before image
+    before, after = st.columns([k.before_size[0], k.after_size[0]])
+    before.image(k.before, caption=f"Before — {k.name}", width="stretch")
+    after.image(k.after, caption=after_caption(k), width="stretch")
     for note in k.notes:
         st.caption(f"Note: {note}")
     if run_.recomposed is not None:

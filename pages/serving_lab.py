@@ -25,9 +25,10 @@ from rembg_core.server.launcher import GunicornSettings
 
 POLL = 0.5  # s between live redraws while a load runs
 # what fits the main column at 1280 px; the server's full label is in the run's heading
-HISTORY_WIDTHS = {"run": 36, "workers": 58, "preload": 58, "K/Q": 44, "clients": 52, "requests": 62,
-                  "per worker": 120, "ok/s": 50, "p50 s": 52, "p95 s": 52, "p99 s": 52, "status": 120,
-                  "peak PSS MB": 82}
+# "per worker" (requests each worker served, by pid) replaces "end PSS MB": the comparison needs it
+HISTORY_WIDTHS = {"run": 36, "workers": 52, "preload": 52, "K/Q": 44, "clients": 52, "requests": 62,
+                  "per worker": 96, "ok/s": 50, "p50 s": 52, "p95 s": 52, "p99 s": 52, "status": 100,
+                  "peak PSS MB": 70}
 
 
 @st.cache_resource
@@ -47,32 +48,33 @@ def server_section(engine: ServingLab, me: str, base: common.Settings) -> None:
                    f"it or load it, and its runs are theirs. If they do not come back to this page for "
                    f"{ABANDONED_AFTER / 60:.0f} minutes, anyone may. You are `{me}`.", icon=":material/lock:")
     service = ServerConfig()  # the service's own defaults
-    with st.form("sl_server"):
-        c1, c2, c3, c4 = st.columns(4)
-        workers = c1.number_input("Workers", 1, 4, 2, **common.kept("sl_workers"))
-        preload = c2.toggle("--preload", True, help=SERVING_HELP["preload"], **common.kept("sl_preload"))
-        k = c3.number_input("K: running per worker", 1, 4, service.max_inflight, **common.kept("sl_k"))
-        q = c4.number_input("Q: waiting per worker", 0, 64, service.max_queue, help=SERVING_HELP["q"],
-                            **common.kept("sl_q"))
-        c5, c6, c7 = st.columns(3)
-        max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], service.max_size,
-                                    **common.kept("sl_max_size"))
-        idle = c6.number_input("idle seconds", 5, 600, int(service.idle_seconds), help=SERVING_HELP["idle"],
-                               **common.kept("sl_idle"))
-        c7.caption(f"Session flags from the sidebar: {base.config.label()}")
-        start = st.form_submit_button("Restart server with these" if mine else "Start server", type="primary",
-                                      disabled=theirs and not engine.may_control(me))
-    if start:
-        spec = LabServer(ServerConfig(session=base.config, max_size=int(max_size), max_inflight=int(k),
-                                      max_queue=int(q), idle_seconds=float(idle)),
-                         GunicornSettings(workers=int(workers), preload=bool(preload)))
-        with st.spinner("Starting the server (the workers load the model)…"):
-            try:
-                engine.start(spec, visitor=me)
-            except NotOwnerError as exc:
-                st.error(f"server: {exc}")
-            except RuntimeError as exc:
-                st.error(f"server: {str(exc).splitlines()[0]}")
+    start = False
+    if not theirs or engine.may_control(me):  # a visitor who may not start one sees no form of their own
+        with st.form("sl_server"):
+            c1, c2, c3, c4 = st.columns(4)
+            workers = c1.number_input("Workers", 1, 4, 2, **common.kept("sl_workers"))
+            preload = c2.toggle("--preload", True, help=SERVING_HELP["preload"], **common.kept("sl_preload"))
+            k = c3.number_input("K: running per worker", 1, 4, service.max_inflight, **common.kept("sl_k"))
+            q = c4.number_input("Q: waiting per worker", 0, 64, service.max_queue, help=SERVING_HELP["q"],
+                                **common.kept("sl_q"))
+            c5, c6, c7 = st.columns(3)
+            max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], service.max_size,
+                                        **common.kept("sl_max_size"))
+            idle = c6.number_input("idle seconds", 5, 600, int(service.idle_seconds), help=SERVING_HELP["idle"],
+                                   **common.kept("sl_idle"))
+            c7.caption(f"Session flags from the sidebar: {base.config.label()}")
+            start = st.form_submit_button("Restart server with these" if mine else "Start server", type="primary")
+        if start:
+            spec = LabServer(ServerConfig(session=base.config, max_size=int(max_size), max_inflight=int(k),
+                                          max_queue=int(q), idle_seconds=float(idle)),
+                             GunicornSettings(workers=int(workers), preload=bool(preload)))
+            with st.spinner("Starting the server (the workers load the model)…"):
+                try:
+                    engine.start(spec, visitor=me)
+                except NotOwnerError as exc:
+                    st.error(f"server: {exc}")
+                except RuntimeError as exc:
+                    st.error(f"server: {str(exc).splitlines()[0]}")
     if engine.running and engine.server is not None and engine.spec is not None:
         ready = engine.ready()
         left, right = st.columns([4, 1])

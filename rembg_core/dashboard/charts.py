@@ -190,16 +190,21 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
                           "peak %{customdata[0]:.0f} MB<extra></extra>"))
     if recommended is not None and recommended in labels:
         i = labels.index(recommended)
+        # a gold ring around the marker, not a star on it: its number stays readable
         fig.add_trace(go.Scatter(x=[xs[i]], y=[ys[i]], mode="markers", name="recommended", cliponaxis=False,
-                                 marker=dict(symbol="star", size=26, color="#ffb703", line=dict(width=1.5, color="#333")),
+                                 marker=dict(symbol="circle-open", size=18 + 32 * peaks[i] / biggest + 10,
+                                             color="#e09f00", line=dict(width=3, color="#e09f00")),
                                  hoverinfo="skip"))
     fig.update_layout(title=title, xaxis_title="median latency per image (s)", yaxis_title="retained RSS (MB)",
                       **{**LAYOUT, "height": 480, "margin": dict(l=10, r=40, t=60, b=10)})
     # room around the extreme points, so the biggest markers, their labels and the star are never cut
     if xs:
-        span_x = (max(xs) - min(xs)) or max(xs) or 1.0
+        # the intervals' ends count too: a bar is drawn whole, its caps visible, not cut at the frame
+        lows = [r["low"] for r in records if r.get("low") is not None] + xs
+        highs = [r["high"] for r in records if r.get("high") is not None] + xs
+        span_x = (max(highs) - min(lows)) or max(xs) or 1.0
         span_y = (max(ys) - min(ys)) or max(ys) or 1.0
-        fig.update_xaxes(range=[min(xs) - 0.15 * span_x, max(xs) + 0.15 * span_x])
+        fig.update_xaxes(range=[min(lows) - 0.08 * span_x, max(highs) + 0.08 * span_x])
         fig.update_yaxes(range=[min(ys) - 0.2 * span_y, max(ys) + 0.2 * span_y])
     return fig
 

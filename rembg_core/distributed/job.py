@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -158,7 +159,18 @@ def _results(ray, sources: list[Source], spec: JobSpec, config: SessionConfig, p
     # a block per batch, and never fewer blocks than actors (a short job still uses them all)
     blocks = min(len(sources), max(math.ceil(len(sources) / spec.batch_size), p.actors))
     ds = ray.data.from_items([s.row() for s in sources], override_num_blocks=blocks)
-    ds = ds.map_batches(
+    with warnings.catch_warnings():
+        # Ray 2.60 deprecates passing remote args such as max_restarts by keyword and has no named
+        # parameter for it yet (the warning would be printed once by every process that runs a job).
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        ds = _map(ray, ds, spec, config, p, done_keys)
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        for i in range(len(batch["index"])):
+            yield {k: plain(v[i]) for k, v in batch.items()}
+
+
+def _map(ray, ds, spec: JobSpec, config: SessionConfig, p: Plan, done_keys: frozenset[str]):
+    return ds.map_batches(
         RemoveUDF, batch_size=spec.batch_size, batch_format="numpy",
         # two batches queued per actor: enough to hide the hand-over, few enough that an actor
         # still loading its session does not leave the queue to the first one ready
@@ -171,9 +183,6 @@ def _results(ray, sources: list[Source], spec: JobSpec, config: SessionConfig, p
         fn_constructor_kwargs=dict(config=config, options=spec.options, limits=spec.limits, done_keys=done_keys,
                                    cache_dir=spec.cache_dir),
     )
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        for i in range(len(batch["index"])):
-            yield {k: plain(v[i]) for k, v in batch.items()}
 
 
 def _settle(r: dict, source: Source, names: OutputNames, previous: Previous, out: Path, run: int) -> ManifestRow:
