@@ -21,10 +21,10 @@ from rembg_core.quantize import quality
 
 RESULT = "bench_result"
 # report.display_rows: every cell a string, "–" where there is no figure; units in the labels
-TABLE = {"#": ("#", 30), "config": ("config", 180), "runs": ("runs", 44), "median_s": ("median s", 66),
-         "interval_s": ("95 % interval s", 100), "spread_pct": ("spread", 56), "peak_mb": ("peak MB", 64),
+TABLE = {"#": ("#", 30), "config": ("config", 164), "runs": ("runs", 44), "median_s": ("median s", 66),
+         "interval_s": ("95 % interval s", 96), "spread_pct": ("spread", 56), "peak_mb": ("peak MB", 64),
          "retained_mb": ("retained MB", 84), "release_pct": ("released", 66), "pareto": ("Pareto", 56),
-         "allocator": ("allocator (verified)", 150)}
+         "allocator": ("allocator", 90)}  # fits 818 px, the main column at 1280 px
 KINDS = {"flags": "arena × pattern", "full": "full sweep", "allocators": "allocators × arena"}
 AGREEMENT = "bench_agreement"
 QUALITY = "bench_quality"

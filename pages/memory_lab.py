@@ -24,8 +24,8 @@ from rembg_core.memory import MB
 HISTORY = "lab_history"
 CLAIMS_RUN = "lab_claims_run"
 # what fits at 1280 px; before/after MB are in the metrics above, a note in its warning
-HISTORY_WIDTHS = {"run": 40, "where": 80, "flags": 150, "max_size": 70, "images": 56, "median s": 66, "peak MB": 62,
-                  "retained MB": 84, "released": 68, "allocator": 90, "image": 110}
+HISTORY_WIDTHS = {"run": 40, "where": 80, "flags": 142, "max_size": 70, "images": 56, "median s": 66, "peak MB": 62,
+                  "retained MB": 84, "released": 68, "allocator": 70, "image": 80}
 CLAIM_WIDTHS = {"claim": 220, "verdict": 100, "because": 420, "runs": 50}
 LIVE_POLL = 0.2  # s between live updates of the in-process chart
 VERDICT_ICON = {"holds": ":material/check_circle:", "partly": ":material/adjust:",
@@ -116,8 +116,9 @@ def server_layers_section(picked: common.Picked | None, settings: common.Setting
     c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
     go_split = c1.button("Split the server's memory", icon=":material/stacked_bar_chart:", key="lab_split",
                          width="stretch")
-    measure_arena = c2.toggle("Measure the arena of held sessions first (fresh processes, about a minute each)",
-                              value=False, **common.kept("lab_split_arena"))
+    measure_arena = c2.toggle("Measure held sessions' arenas first", value=False, **common.kept("lab_split_arena"),
+                              help="In fresh processes, arena on vs off, on the chosen image at the sidebar's "
+                                   "max_size: about a minute per config. Otherwise the arena is unattributed.")
     if go_split:
         if measure_arena:
             known = HOLDINGS.arenas()
@@ -223,8 +224,9 @@ alloc_i = a1.selectbox("Allocator for isolated runs", range(len(choices)), forma
                        **common.kept("lab_allocator"),
                        help="The fresh process's malloc: glibc as it comes, glibc tuned, or Debian's jemalloc / "
                             "mimalloc preloaded. The child checks /proc/self/maps and refuses to run on another.")
-split_iso = a2.toggle("Split isolated runs into layers (a second fresh process measures the arena)",
-                      value=False, **common.kept("lab_iso_layers"))
+split_iso = a2.toggle("Split isolated runs into layers", value=False, **common.kept("lab_iso_layers"),
+                      help="The child splits its RSS into layers after the runs; a second fresh process with the "
+                           "arena off measures the arena layer.")
 b1, b2, b3 = st.columns([2, 2, 1])
 run_here = b1.button("Run in this process", type="primary", icon=":material/play_arrow:", key="lab_run_here",
                      width="stretch")
