@@ -7,7 +7,7 @@ with the known alphas 1 (foreground) and 0 (background), as pymatting's `estimat
 rembg uses) does over the whole image. Here the system is one tile plus a margin, assembled with
 numpy straight into the unknowns' rows (each row has the 25 neighbours a 3×3 window pair can link,
 so no sparse sort or slicing is needed) and solved by Jacobi-preconditioned conjugate gradients,
-started from the half-scale solution. No JIT: importing pymatting's numba costs about 120 MB of RSS.
+started from the half-scale solution. No JIT: importing pymatting (numba) costs 128 MB of RSS.
 A small pull towards the model's own alpha (weight `PRIOR`) keeps an unknown region that no known
 pixel reaches well posed instead of singular.
 """
