@@ -14,6 +14,7 @@ from rembg_core.dashboard import charts
 from rembg_core.dashboard import kept as kept_
 from rembg_core.dashboard.glossary import GETTING_STARTED, OPTION_HELP, UNITS, max_size_story
 from rembg_core.errors import ImageLoadError, ModelError
+from rembg_core.measure import noise
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import remove
 
@@ -94,15 +95,19 @@ def show(run_: Run, settings: common.Settings) -> None:
     m[0].metric("Total time", f"{trace.duration * 1000:.0f} ms",
                 help="Wall time of the whole run, getting the session (a model load the first time) included.")
     m[1].metric("RSS before", common.mb(trace.before), help=UNITS["rss"])
-    m[2].metric("RSS peak", common.mb(trace.peak), f"+{common.mb(trace.growth)}", delta_color="off",
+    grew = noise.growth(trace.before, trace.peak)
+    kept_ = noise.retained(trace.before, trace.after)
+    released = noise.release(trace.before, trace.peak, trace.after)
+    m[2].metric("RSS peak", common.mb(trace.peak), None if grew.noise else grew.text, delta_color="off",
                 help=UNITS["peak"])
-    m[3].metric("RSS after", common.mb(trace.after), f"{trace.retained / common.memory.MB:+.0f} MB retained",
+    m[3].metric("RSS after", common.mb(trace.after), None if kept_.noise else f"{kept_.text} retained",
                 delta_color="off", help=UNITS["retained"])
-    ratio = trace.release_ratio
-    m[4].metric("Released after peak", "–" if ratio is None else f"{ratio:.0%}", help=UNITS["release"])
+    m[4].metric("Released after peak", released.text, help=UNITS["release"])
+    why = [f"{name}: {x.why}" for name, x in (("growth", grew), ("retained", kept_), ("released", released)) if x.why]
     st.caption(f"Measured in this server process ({k.config.label()}, max_size "
                f"{common.max_size_label(settings.max_size or 0)}): other users' runs and cached sessions share it. "
-               "The Memory Lab page runs clean comparisons in fresh processes.")
+               "The Memory Lab page runs clean comparisons in fresh processes."
+               + "".join(f"  \n– {w}" for w in why))
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.rss_timeline(trace), key="remove_rss_chart")
     # The session stage as this page saw it: fetching (or first loading) the shared session.
