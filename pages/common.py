@@ -390,8 +390,8 @@ def stopped_notice(key: str) -> Job | None:
     """Says what a stopped job finished (once), and returns it."""
     job: Job | None = st.session_state.pop(f"_{key}_job", None)
     if job is not None:
-        done = f"{job.done} of {job.total}" if job.total else "none"
-        st.warning(f"Stopped: {job.what} finished {done} step(s)" + (f" (last: {job.last})" if job.last else "")
+        done = f"{job.done} of {job.total} steps" if job.total else "no step"
+        st.warning(f"Stopped: {job.what} finished {done}" + (f" (last: {job.last})" if job.last else "")
                    + ". Its child processes were ended; nothing else was kept.", icon=":material/stop_circle:")
     return job
 

@@ -32,7 +32,7 @@ def test_upload_mixed_files_and_a_zip_download_the_results(server, browser, tmp_
     page.wait_for_selector("text=Images or zip archives", timeout=120_000)
     page.set_input_files("input[type=file]", uploads)
     # the zip's members are counted: 3 photos + broken.png + inner/a.png; the traversal entry is refused
-    page.get_by_text("Remove backgrounds of 5 images (1 other file will be refused)").click()
+    page.get_by_text("Remove backgrounds of 5 files (1 other file will be refused)").click()
     page.wait_for_selector("text=Download all results (zip)", timeout=240_000)
     alert = page.locator("[data-testid='stAlertContentError'] [data-testid='stMarkdownContainer']").inner_text()
     with page.expect_download() as download:
