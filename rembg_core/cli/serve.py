@@ -23,6 +23,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--idle-seconds", type=float, default=60.0, help="drop the session after this long idle")
     p.add_argument("--max-requests", type=int, default=0, help="replace a worker after this many requests (0: never)")
     p.add_argument("--graceful-timeout", type=positive_int, default=30, help="seconds SIGTERM waits for in-flight work")
+    p.add_argument("--head-timeout", type=float, default=10.0, metavar="S",
+                   help="close a connection whose request line and headers take longer (408)")
+    p.add_argument("--body-timeout", type=float, default=15.0, metavar="S",
+                   help="408 when a request body sends nothing for this long (it holds no admission slot meanwhile)")
+    p.add_argument("--keep-alive", type=positive_int, default=5, metavar="S", help="close idle keep-alive connections")
     p.add_argument("--exit-with", type=int, default=None, help=argparse.SUPPRESS)  # parent pid to watch
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
@@ -36,11 +41,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         extra = {"max_upload_bytes": args.max_upload_mb * 1024 * 1024} if args.max_upload_mb else {}
         config = ServerConfig(session=session_config(args), max_size=args.max_size, max_inflight=args.max_inflight,
-                              max_queue=args.max_queue, idle_seconds=args.idle_seconds, **extra)
+                              max_queue=args.max_queue, idle_seconds=args.idle_seconds,
+                              body_idle_timeout=args.body_timeout, **extra)
         settings = GunicornSettings(host=args.host, port=args.port, workers=args.workers, preload=args.preload,
                                     max_requests=args.max_requests,
                                     max_requests_jitter=args.max_requests // 10 if args.max_requests else 0,
-                                    graceful_timeout=args.graceful_timeout, loglevel=args.log_level)
+                                    graceful_timeout=args.graceful_timeout, loglevel=args.log_level,
+                                    keepalive=args.keep_alive, head_timeout=args.head_timeout)
     except ValueError as exc:
         error("serve", exc)
         return ExitCode.USAGE

@@ -90,7 +90,7 @@ class LoadRun:
 
     def start(self) -> LoadRun:
         self._t0 = time.perf_counter()
-        self._threads = [threading.Thread(target=self._client, name=f"load-{i}", daemon=True)
+        self._threads = [threading.Thread(target=self._client, args=(i,), name=f"load-{i}", daemon=True)
                          for i in range(self.spec.concurrency)]
         for t in self._threads:
             t.start()
@@ -108,7 +108,7 @@ class LoadRun:
             self._issued += 1
             return self._issued - 1
 
-    def _client(self) -> None:
+    def _client(self, client: int) -> None:
         conn: http.client.HTTPConnection | None = None
         while (i := self._next()) is not None:
             body, ctype = self._bodies[i % len(self._bodies)]
@@ -121,13 +121,13 @@ class LoadRun:
                 payload = resp.read()
                 sample = RequestSample(started - self._t0, time.perf_counter() - started, resp.status,
                                        _int(resp.getheader("X-Worker-Pid")), resp.getheader("Retry-After"),
-                                       "" if resp.status == 200 else _error_text(payload))
+                                       "" if resp.status == 200 else _error_text(payload), client)
                 if resp.will_close:
                     conn.close()
                     conn = None
             except (OSError, http.client.HTTPException) as exc:
                 sample = RequestSample(started - self._t0, time.perf_counter() - started, 0,
-                                       error=f"{type(exc).__name__}: {exc}")
+                                       error=f"{type(exc).__name__}: {exc}", client=client)
                 if conn is not None:
                     conn.close()
                 conn = None

@@ -14,6 +14,7 @@ class RequestSample:
     worker: int | None = None  # X-Worker-Pid of the answer
     retry_after: str | None = None
     error: str = ""  # the connection error or the server's one-line {"error": ...}
+    client: int = -1  # which of the run's clients sent it (0..concurrency-1)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -61,6 +62,20 @@ class LoadResult:
     @property
     def p99(self) -> float | None:
         return self.latency(99)
+
+    def ok_per_client(self) -> dict[int, int]:
+        """200s per client, every client of the run listed (0 for one that never got an answer)."""
+        counts = dict.fromkeys(range(self.concurrency), 0)
+        for s in self.samples:
+            if s.status == 200 and s.client >= 0:
+                counts[s.client] = counts.get(s.client, 0) + 1
+        return counts
+
+    @property
+    def starved_clients(self) -> int:
+        """Clients that sent requests yet never got a 200: the server was unfair to them."""
+        sent = {s.client for s in self.samples}
+        return sum(1 for c, n in self.ok_per_client().items() if n == 0 and c in sent)
 
     @property
     def server_errors(self) -> int:

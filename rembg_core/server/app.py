@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from contextlib import asynccontextmanager
 
@@ -17,10 +19,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from ..errors import ImageLoadError, ModelError
+from ..options import RemoveOptions
 from . import body, metrics
 from .admission import Overloaded
 from .config import ServerConfig
 from .options import OptionError, parse
+from .public import public
 from .runtime import Runtime
 
 RAW_TYPES = ("image/", "application/octet-stream")
@@ -54,7 +58,20 @@ REMOVE_OPENAPI = {
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message.splitlines()[0] if message else "error"}, status, headers=headers)
+    """Every refusal: one line of JSON, control characters escaped, no filesystem path."""
+    return JSONResponse({"error": public(message) if message else "error"}, status, headers=headers)
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its request waited: the model never runs for it."""
+
+
+async def _watch_disconnect(request: Request, gone: threading.Event) -> None:
+    """Once the body is read, the next ASGI message is http.disconnect, sent when the client leaves."""
+    while True:
+        if (await request.receive())["type"] == "http.disconnect":
+            gone.set()
+            return
 
 
 def create_app(config: ServerConfig | None = None) -> FastAPI:
@@ -64,6 +81,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         runtime = Runtime(config)  # here, in the worker: never across a fork
         app.state.runtime = runtime
+        app.state.bodies = body.BodyBudget(config.body_budget)
 
         async def refresh() -> None:
             while True:
@@ -103,18 +121,20 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     async def internal_error(request: Request, exc: Exception):
         return error(500, f"internal error ({type(exc).__name__})")
 
-    @app.get("/healthz", summary="The worker is alive")
-    async def healthz(request: Request):
-        return {"status": "ok", "pid": request.app.state.runtime.pid}
+    @app.get("/livez", summary="Liveness: the worker's event loop answers (nothing else is checked)")
+    @app.get("/healthz", summary="Liveness (the older name of /livez)")
+    async def livez():
+        return {"status": "ok", "pid": os.getpid()}
 
-    @app.get("/readyz", summary="The model is verified and a session loaded")
+    @app.get("/readyz", summary="Readiness: model verified, a session has run, the worker is within budget")
     async def readyz(request: Request):
         rt: Runtime = request.app.state.runtime
         ready = await asyncio.to_thread(lambda: rt.ready)
-        payload = {"ready": ready, "model": config.session.model, "pid": rt.pid}
+        payload: dict[str, object] = {"ready": ready, "model": config.session.model, "pid": rt.pid}
         if not ready:
-            payload["error"] = rt.reason
-        return JSONResponse(payload, 200 if ready else 503)
+            payload["error"] = public(rt.reason or "not ready")
+        return JSONResponse(payload, 200 if ready else 503,
+                            headers=None if ready else {"Retry-After": str(config.retry_after * 5)})
 
     @app.get("/metrics", summary="Prometheus metrics of every worker")
     async def prometheus():
@@ -135,50 +155,84 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         rt: Runtime = request.app.state.runtime
         if rt.reason is not None and not await asyncio.to_thread(lambda: rt.ready):  # re-check off the loop
             return error(503, f"model not ready: {rt.reason}", {"Retry-After": str(config.retry_after * 5)})
+        ticket = request.app.state.bodies.ticket()
+        gone = threading.Event()
+        watcher: asyncio.Task | None = None
         try:
-            rt.admission.enter()
-        except Overloaded:
-            metrics.REJECTED.inc()
-            return error(503, f"busy: {config.max_inflight} running and {config.max_queue} waiting; retry later",
-                         # close: the client reconnects, maybe to a less busy worker
-                         {"Retry-After": str(config.retry_after), "Connection": "close"})
-        metrics.INFLIGHT.inc()
-        try:
-            return await _remove(request, rt)
+            # the body first, under its own timeouts and byte budget: a client that sends headers and
+            # then nothing must not hold an admission slot
+            parsed = await _read(request, ticket)
+            if isinstance(parsed, Response):
+                return parsed
+            filename, data, opts = parsed
+            watcher = asyncio.create_task(_watch_disconnect(request, gone))
+            await asyncio.sleep(0)  # let the watcher see a disconnect that already happened
+            if gone.is_set():
+                raise ClientGone
+            try:
+                rt.admission.enter()
+            except Overloaded:
+                metrics.REJECTED.inc()
+                return error(503, f"busy: {config.max_inflight} running and {config.max_queue} waiting; retry later",
+                             # close: the client reconnects, maybe to a less busy worker
+                             {"Retry-After": str(config.retry_after), "Connection": "close"})
+            metrics.INFLIGHT.inc()
+            try:
+                return await _run(rt, filename, data, opts, gone)
+            finally:
+                rt.admission.leave()
+                metrics.INFLIGHT.dec()
         except body.BodyError as exc:
-            return error(exc.status, str(exc), {"Connection": "close"} if exc.status == 413 else None)
+            headers = {"Connection": "close"} if exc.status in (408, 413, 431, 503) else {}
+            if exc.status == 503:
+                metrics.REJECTED.inc()
+                headers["Retry-After"] = str(config.retry_after)
+            return error(exc.status, str(exc), headers or None)
         except OptionError as exc:
             return error(422, str(exc))
         except ClientDisconnect:
             return error(400, "the client went away before the upload finished")
+        except ClientGone:
+            metrics.CLIENT_GONE.inc()
+            return error(499, "the client went away before its turn; the model did not run")
         except ModelError as exc:
             return error(503, f"model not ready: {exc}", {"Retry-After": str(config.retry_after * 5)})
         finally:
-            rt.admission.leave()
-            metrics.INFLIGHT.dec()
+            ticket.release()
+            if watcher is not None:
+                watcher.cancel()
 
-    async def _remove(request: Request, rt: Runtime) -> Response:
+    async def _read(request: Request, ticket: body.BodyTicket) -> tuple[str, bytes, RemoveOptions] | Response:
         cap = config.max_upload_bytes
         body.check_length(request.headers.get("content-length"), cap)
+        limits = body.BodyLimits(cap, idle=config.body_idle_timeout, total=config.body_timeout)
+        stream = ticket.count(body.timed(request.stream(), limits))
         ctype = request.headers.get("content-type", "")
         params = dict(request.query_params)
         filename = "upload"
         if ctype.startswith("multipart/form-data"):
-            form = await body.read_multipart(request.stream(), ctype, cap)
+            form = await body.read_multipart(stream, ctype, cap)
             if "file" not in form.files:
                 return error(422, "the form has no `file` part (send the image as the field named file)")
             filename, data = form.files["file"]
             params.update(form.fields)
         elif ctype.startswith(RAW_TYPES) or not ctype:
-            data = await body.read_raw(request.stream(), cap)
+            data = await body.read_raw(stream, cap)
         else:
             return error(415, f"Content-Type {ctype.split(';')[0]} is not accepted: send multipart/form-data "
                               "with a file part, or the image itself as image/* or application/octet-stream")
-        opts = parse(params, config)
+        return filename or "upload", data, parse(params, config)
+
+    async def _run(rt: Runtime, filename: str, data: bytes, opts: RemoveOptions, gone: threading.Event) -> Response:
+        def work() -> bytes:
+            if gone.is_set():  # checked on the pool thread, the moment the request's turn comes
+                raise ClientGone
+            return rt.process(data, opts)
+
         try:
-            payload, waited = await rt.admission.run(lambda: rt.process(data, opts))
+            payload, waited = await rt.admission.run(work)
         except ImageLoadError as exc:
-            return error(400, f"{filename or 'upload'}: {exc}")
+            return error(400, f"{filename}: {exc}")
         metrics.QUEUE_WAIT.observe(waited)
         return Response(payload, media_type=opts.media_type,
                         headers={"X-Queue-Seconds": f"{waited:.4f}", "X-Worker-Pid": str(rt.pid)})

@@ -18,6 +18,13 @@ class ServerConfig:
     idle_seconds: float = 60.0  # drop the session (arena and all) after this long without a request
     retry_after: int = 1  # seconds, in the 503's Retry-After header
     max_pixels: int = LIMITS.max_pixels
+    body_idle_timeout: float = 15.0  # seconds without a body byte before 408 (a client that sent headers only)
+    body_timeout: float = 120.0  # seconds for a whole request body
+    body_budget_bytes: int = 0  # bodies held at once per worker (reading, waiting, running); 0: (K + Q + 2) × cap
+
+    @property
+    def body_budget(self) -> int:
+        return self.body_budget_bytes or (self.max_inflight + self.max_queue + 2) * self.max_upload_bytes
 
     def __post_init__(self) -> None:
         for name in ("max_inflight", "max_upload_bytes", "retry_after", "max_pixels"):
@@ -29,3 +36,5 @@ class ServerConfig:
             raise ValueError("max_size must be 1 or more")
         if self.idle_seconds <= 0:
             raise ValueError("idle_seconds must be positive")
+        if self.body_idle_timeout <= 0 or self.body_timeout <= 0:
+            raise ValueError("body timeouts must be positive")

@@ -30,6 +30,7 @@ INFLIGHT = Gauge("rembg_inflight_requests", "Admitted requests (running or waiti
 RSS = Gauge("rembg_worker_rss_bytes", "Resident memory of each worker", multiprocess_mode="liveall")
 SESSIONS = Gauge("rembg_sessions_loaded", "ONNX Runtime sessions loaded, per worker", multiprocess_mode="liveall")
 IDLE_RELEASES = Counter("rembg_idle_releases_total", "Sessions dropped after idle_seconds without a request")
+CLIENT_GONE = Counter("rembg_client_gone_total", "Requests dropped before the model ran: their client had gone")
 READY = Gauge("rembg_ready", "1 when the worker's model is verified and loaded", multiprocess_mode="liveall")
 
 

@@ -8,9 +8,12 @@ and share the imported code, then drops that session; each worker builds its own
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+
+import numpy as np
 
 from .. import models
 from .. import session as sessions
@@ -24,6 +27,7 @@ from . import metrics
 from .admission import Admission
 from .config import ServerConfig
 
+log = logging.getLogger("gunicorn.error")
 RECHECK_SECONDS = 5.0  # a worker that is not ready looks at the model again at most this often
 
 
@@ -44,11 +48,25 @@ def preload(config: ServerConfig) -> str | None:
     start anyway and report it on /readyz instead of crash-looping)."""
     try:
         check_model(config)
-    except ModelError as exc:
-        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure here must become a reason, never a dead master
+        return failure(exc)
     finally:
         sessions.release(config.session)
     return None
+
+
+def failure(exc: BaseException) -> str:
+    """One line for the log: the library's own message, or the exception's type and first line."""
+    if isinstance(exc, ModelError):
+        return str(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"model check failed ({type(exc).__name__}{': ' + text if text else ''})"
+
+
+def smoke_run(session: ModelSession) -> None:
+    """One run on a blank input: a loaded session that cannot run is not ready."""
+    side = session.spec.input_size
+    session.run(np.zeros((1, 3, side, side), dtype=np.float32))
 
 
 class Runtime:
@@ -58,6 +76,7 @@ class Runtime:
         self.releaser = IdleReleaser(config.idle_seconds, get=load_verified, on_release=self._released)
         self.reason: str | None = "starting"
         self._checked_at = 0.0
+        self._smoked = 0  # id() of the session that passed its smoke run
         self._lock = threading.Lock()
         self.check()
 
@@ -68,13 +87,23 @@ class Runtime:
         return self.reason is None
 
     def check(self) -> None:
+        """Verify the file, load a session and run it once (once per loaded session). A failure of
+        any kind becomes `reason`, logged in full and shown on /readyz without paths, never a crash."""
         with self._lock:
             self._checked_at = time.monotonic()
             try:
-                self.releaser.get(self.config.session)
+                session = self.releaser.get(self.config.session)
+                if id(session) != self._smoked:
+                    smoke_run(session)
+                    self._smoked = id(session)
+                if self.reason is not None and self.reason != "starting":
+                    log.warning("worker %d: model ready again", os.getpid())
                 self.reason = None
-            except ModelError as exc:
-                self.reason = str(exc)
+            except Exception as exc:  # noqa: BLE001 - see above
+                reason = failure(exc)
+                if reason != self.reason:
+                    log.error("worker %d: model not ready: %s", os.getpid(), reason)
+                self.reason = reason
         self.refresh_gauges()
 
     def process(self, data: bytes, opts: RemoveOptions) -> bytes:
