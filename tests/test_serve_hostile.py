@@ -297,13 +297,17 @@ def test_head_larger_than_the_limit_arriving_slowly_gets_431(service):
 
 # --- fairness under overload ---------------------------------------------------------
 
-def test_no_client_starves_at_64_clients(service):
-    """64 clients for 60 s, each retrying a 503 after its Retry-After: every one gets a 200."""
-    spec = LoadSpec(service.url + "/api/remove", (("p.png", PHOTO),), concurrency=64, duration=60.0, timeout=60)
-    result = LoadRun(spec).start().wait()
-    assert set(result.status_counts) <= {"200", "503"}, result.status_counts
+def test_no_client_starves_at_64_clients(model_path):
+    """64 clients for 60 s against the default configuration, each retrying a 503 after its
+    Retry-After: every one gets a 200 (before: 44 of 64 never did in 90 s)."""
+    with ServerProcess(["--workers", "1"]) as server:
+        spec = LoadSpec(server.url + "/api/remove", (("p.png", PHOTO),), concurrency=64, requests=None,
+                        duration=60.0, timeout=60)
+        result = LoadRun(spec).start().wait()
     per_client = result.ok_per_client()
-    assert result.starved_clients == 0, {c: n for c, n in per_client.items() if n == 0}
+    summary = (result.status_counts, sorted(per_client.values()))
+    assert set(result.status_counts) <= {"200", "503"}, summary
+    assert result.starved_clients == 0, summary
 
 
 # --- the master killed outright -------------------------------------------------------
