@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 import time
 from contextlib import asynccontextmanager
 
@@ -17,13 +19,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from ..errors import ImageLoadError, ModelError
+from ..imageio import probe
 from . import body, metrics
-from .admission import Overloaded
-from .config import ServerConfig
+from .admission import Overloaded, Shed, TooCostly
+from .config import ServerConfig, request_cost_mb
 from .options import OptionError, parse
 from .runtime import Runtime
 
 RAW_TYPES = ("image/", "application/octet-stream")
+DEADLINE_HEADER = "x-deadline-ms"  # a client's own deadline, milliseconds from arrival; the server's caps it
+# Server-Timing entries, in pipeline order: waiting for a slot and budget, then the stages on the pool
+TIMED_STAGES = ("admit", "load", "preprocess", "gate", "inference", "postprocess", "compose", "encode")
 REFRESH_SECONDS = 2.0  # how often a worker updates its RSS gauge when no request does it
 
 REMOVE_DOC = """Remove the background of one image (rembg 2.0.86's request works unchanged).
@@ -33,7 +39,10 @@ Send `multipart/form-data` with the image as the `file` part and optional form f
 Ours: `max_size` (capped by the server's own), `crop`, `format` (png | webp), as form fields or
 query. Or send the image itself as the body (`Content-Type: image/*` or `application/octet-stream`).
 
-Busy (K running, Q waiting in this worker): 503 with `Retry-After`. Too large: 413 while streaming.
+Busy (every slot taken and Q waiting in this worker), or unable to start before the deadline (the
+server's, or a smaller one in `X-Deadline-Ms`): 503 with `Retry-After`. Too large: 413 while streaming,
+or when the image's estimated memory cost alone is over the worker's budget. Each stage's time is in
+the `Server-Timing` header; the wait before processing in `X-Queue-Seconds`.
 Anything wrong with the input: 4xx with `{"error": "..."}`. rembg's alpha matting (`a=true`) is
 refused with 422.
 """
@@ -57,8 +66,19 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message.splitlines()[0] if message else "error"}, status, headers=headers)
 
 
+def retry_after(config: ServerConfig, wait: float = 0.0) -> str:
+    """Seconds to wait before retrying: the expected wait, at least the configured one, plus up to a
+    second of jitter so refused clients do not all come back at the same instant."""
+    return str(max(config.retry_after, math.ceil(wait)) + random.randint(0, 1))
+
+
+def server_timing(waited: float, timings: dict[str, float]) -> str:
+    values = {"admit": waited, **timings, "gate": timings.get("queue", 0.0)}
+    return ", ".join(f"{name};dur={values[name] * 1000:.1f}" for name in TIMED_STAGES if name in values)
+
+
 def create_app(config: ServerConfig | None = None) -> FastAPI:
-    config = config or ServerConfig()
+    config = (config or ServerConfig()).resolved()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -135,16 +155,19 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         rt: Runtime = request.app.state.runtime
         if rt.reason is not None and not await asyncio.to_thread(lambda: rt.ready):  # re-check off the loop
             return error(503, f"model not ready: {rt.reason}", {"Retry-After": str(config.retry_after * 5)})
+        arrived = time.monotonic()
         try:
             rt.admission.enter()
         except Overloaded:
             metrics.REJECTED.inc()
-            return error(503, f"busy: {config.max_inflight} running and {config.max_queue} waiting; retry later",
+            metrics.SHED.labels("queue_full").inc()
+            wait = rt.admission.estimated_wait(rt.admission.stats().queued)
+            return error(503, f"busy: {rt.admission.slots} processing and {config.max_queue} waiting; retry later",
                          # close: the client reconnects, maybe to a less busy worker
-                         {"Retry-After": str(config.retry_after), "Connection": "close"})
+                         {"Retry-After": retry_after(config, wait), "Connection": "close"})
         metrics.INFLIGHT.inc()
         try:
-            return await _remove(request, rt)
+            return await _remove(request, rt, arrived)
         except body.BodyError as exc:
             return error(exc.status, str(exc), {"Connection": "close"} if exc.status == 413 else None)
         except OptionError as exc:
@@ -152,14 +175,32 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         except ClientDisconnect:
             return error(400, "the client went away before the upload finished")
         except ModelError as exc:
+            metrics.SHED.labels("not_ready").inc()
             return error(503, f"model not ready: {exc}", {"Retry-After": str(config.retry_after * 5)})
         finally:
             rt.admission.leave()
             metrics.INFLIGHT.dec()
+            stats = rt.admission.stats()
+            metrics.QUEUED.set(stats.queued)
+            metrics.RESERVED.set(stats.reserved_bytes)
 
-    async def _remove(request: Request, rt: Runtime) -> Response:
+    def deadline_of(request: Request, arrived: float) -> float:
+        seconds = config.deadline_seconds
+        asked = request.headers.get(DEADLINE_HEADER)
+        if asked:
+            try:
+                ms = float(asked)
+            except ValueError:
+                raise OptionError(f"X-Deadline-Ms={asked!r} is not a number of milliseconds") from None
+            if not ms > 0:
+                raise OptionError("X-Deadline-Ms must be positive")
+            seconds = min(seconds, ms / 1000)
+        return arrived + seconds
+
+    async def _remove(request: Request, rt: Runtime, arrived: float) -> Response:
         cap = config.max_upload_bytes
         body.check_length(request.headers.get("content-length"), cap)
+        deadline = deadline_of(request, arrived)
         ctype = request.headers.get("content-type", "")
         params = dict(request.query_params)
         filename = "upload"
@@ -176,11 +217,34 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                               "with a file part, or the image itself as image/* or application/octet-stream")
         opts = parse(params, config)
         try:
-            payload, waited = await rt.admission.run(lambda: rt.process(data, opts))
+            # the header alone gives the cost: megapixels after the cap, scaled for the edge mode
+            _, (w, h) = probe(data, opts.max_size, config.max_pixels)
+            cost_mb = request_cost_mb(w * h / 1e6, opts.edge_mode)
+            metrics.QUEUED.set(rt.admission.stats().queued + 1)
+            (payload, timings), waited = await rt.admission.run(lambda: rt.process(data, opts),
+                                                                int(cost_mb * 1024 * 1024), deadline)
         except ImageLoadError as exc:
             return error(400, f"{filename or 'upload'}: {exc}")
-        metrics.QUEUE_WAIT.observe(waited)
-        return Response(payload, media_type=opts.media_type,
-                        headers={"X-Queue-Seconds": f"{waited:.4f}", "X-Worker-Pid": str(rt.pid)})
+        except TooCostly:
+            metrics.SHED.labels("over_budget").inc()
+            return error(413, f"{filename or 'upload'}: {w}×{h} after the size cap needs about {cost_mb:.0f} MB, over "
+                              f"this worker's {config.memory_budget_mb} MB budget; send a smaller image or a lower "
+                              "max_size", {"Connection": "close"})
+        except Shed as exc:
+            metrics.SHED.labels(exc.reason).inc()
+            wait = rt.admission.estimated_wait(rt.admission.stats().queued)
+            return error(503, f"{exc}; retry later", {"Retry-After": retry_after(config, wait), "Connection": "close"})
+        rt.counted()
+        queued = waited + timings.get("queue", 0.0)  # for a slot and budget, then for the run gate
+        metrics.QUEUE_WAIT.observe(queued)
+        metrics.GATE_WAIT.observe(timings.get("queue", 0.0))
+        metrics.STAGE.labels("admit").observe(waited)
+        for name in TIMED_STAGES[1:]:
+            metrics.STAGE.labels(name).observe(timings.get("queue" if name == "gate" else name, 0.0))
+        headers = {"X-Queue-Seconds": f"{queued:.4f}", "X-Worker-Pid": str(rt.pid),
+                   "Server-Timing": server_timing(waited, timings)}
+        if config.workers > 1 and rt.admission.busy:
+            headers["Connection"] = "close"  # this worker is full: let the client's next connection land elsewhere
+        return Response(payload, media_type=opts.media_type, headers=headers)
 
     return app
