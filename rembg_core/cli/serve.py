@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..server.config import ServerConfig
 from .common import ExitCode, add_session_flags, error, non_negative_int, positive_int, session_config
 
 REEXEC_ENV = "REMBG_LAB_SERVE_ALLOCATOR"  # set on the re-executed server: its allocator is already in place
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    d = ServerConfig  # defaults live on the dataclass
     p = subparsers.add_parser("serve", help="run the HTTP service (gunicorn + uvicorn workers)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7000)
@@ -19,15 +21,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="verify and load the model in the master before forking workers (default: on)")
     add_session_flags(p)
     p.add_argument("--max-size", type=positive_int, default=1600, help="longest side fed to the model")
-    p.add_argument("--max-inflight", type=non_negative_int, default=0, metavar="C",
+    p.add_argument("--max-inflight", type=non_negative_int, default=d.max_inflight, metavar="C",
                    help="runs inside the model at once per worker (the run gate; 0: the worker's share of cores)")
-    p.add_argument("--max-queue", type=non_negative_int, default=16, metavar="Q",
+    p.add_argument("--max-queue", type=non_negative_int, default=d.max_queue, metavar="Q",
                    help="requests waiting per worker; more get 503")
-    p.add_argument("--pipeline-threads", type=non_negative_int, default=2,
+    p.add_argument("--pipeline-threads", type=non_negative_int, default=d.pipeline_threads,
                    help="decode/encode threads per worker beside the C model runs")
-    p.add_argument("--memory-budget-mb", type=positive_int, default=768,
+    p.add_argument("--memory-budget-mb", type=positive_int, default=d.memory_budget_mb,
                    help="per worker: estimated working memory of requests in process (more waits or gets 503)")
-    p.add_argument("--deadline", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--deadline", type=float, default=d.deadline_seconds, metavar="SECONDS",
                    help="a request that cannot start within this gets 503 (clients may ask less: X-Deadline-Ms)")
     p.add_argument("--allocator", choices=("glibc", "jemalloc", "mimalloc"), default="glibc",
                    help="malloc for the server processes (jemalloc/mimalloc preloaded from Debian's packages)")

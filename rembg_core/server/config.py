@@ -10,13 +10,16 @@ from ..allocator import AllocatorChoice
 from ..limits import LIMITS
 from ..session import SessionConfig
 
-# The per-request memory model the admission budget uses, fitted from benchmarks/serve_cost.py
-# (peak RSS growth of one plain removal + PNG encode, first time the arena sees the size):
-# growth_mb ≈ COST_BASE_MB + COST_MB_PER_MP × megapixels after the max_size cap. See docs/SERVING.md.
-COST_BASE_MB = 30.0
-COST_MB_PER_MP = 60.0
-# Edge modes cost more per megapixel; until their runs are fitted these are conservative multipliers.
-EDGE_COST_FACTOR = {"none": 1.0, "decontaminate": 3.0, "matting": 12.0}
+# The per-request memory model the admission budget uses (benchmarks/serve_cost.py, docs/SERVING.md):
+# peak RSS growth of a plain removal + PNG encode measured 10.7 MB per megapixel after the cap
+# (single requests, 2-16 MP) and 9.3 per request in bursts of 6; the model rounds up. The ORT
+# buffers of the C concurrent runs are not per request: the gate bounds them, and they are in the
+# worker's warm RSS, outside the budget.
+COST_BASE_MB = 4.0
+COST_MB_PER_MP = 12.0
+# Edge modes cost more per megapixel. Not fitted yet (the edge stage is new): conservative factors,
+# chosen from rembg's alpha matting (+2 GB at 4 MP, i.e. ~40× a plain removal's growth).
+EDGE_COST_FACTOR = {"none": 1.0, "decontaminate": 4.0, "matting": 45.0}
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class ServerConfig:
     max_pixels: int = LIMITS.max_pixels
     workers: int = 1  # workers sharing this machine's cores: sets each worker's share
     pipeline_threads: int = 2  # decode/encode threads beside the C model runs (the bounded pool is C + this)
-    memory_budget_mb: int = 768  # per worker: estimated working memory of the requests it processes at once
+    memory_budget_mb: int = 512  # per worker: estimated working memory of the requests it processes at once
     deadline_seconds: float = 60.0  # a request that cannot start within this (or the client's smaller one) → 503
     allocator: AllocatorChoice = field(default_factory=AllocatorChoice)  # what the workers were started with
 
