@@ -32,7 +32,8 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 PHOTO = png_bytes(subject_image((320, 240)))
 TIMEOUT = 2  # the head, body and keep-alive timeouts of the shared server, seconds
-K, Q = 1, 3
+K, Q, PIPELINE = 1, 3, 1
+SLOTS = K + PIPELINE  # requests processed at once (model runs plus decode/encode)
 # root reads a mode-000 file anyway; without these two capabilities the kernel says no, as to anyone
 AS_ROOT_BOUND_BY_FILE_MODES = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--")
 
@@ -40,6 +41,7 @@ AS_ROOT_BOUND_BY_FILE_MODES = ("setpriv", "--bounding-set", "-dac_override,-dac_
 @pytest.fixture(scope="module")
 def service(model_path):
     server = ServerProcess(["--workers", "1", "--preload", "--max-inflight", str(K), "--max-queue", str(Q),
+                            "--pipeline-threads", str(PIPELINE),
                             "--max-size", "4096", "--head-timeout", str(TIMEOUT), "--body-timeout", str(TIMEOUT),
                             "--keep-alive", str(TIMEOUT)])
     server.start(wait="/readyz")
@@ -176,20 +178,21 @@ def test_a_body_that_stops_gets_408_and_frees_its_bytes(service):
 # --- clients that leave -------------------------------------------------------
 
 def test_requests_whose_client_left_never_reach_the_model(service):
-    """Two large requests keep the model busy (one running, one queued); two more arrive, queue
-    behind them, and their clients hang up. When their turn comes they are dropped (counted), so
-    the model runs for the two large ones only."""
+    """Large requests fill every processing slot and one more waits; two more arrive, queue behind
+    them, and their clients hang up. When their turn comes they are dropped (counted), so the
+    model runs for the large ones only."""
     big = png_bytes(subject_image((3200, 2400)))
     route = 'route="/api/remove",'
     ok_before = metric(service.url, "rembg_requests_total", route + 'status="200"')
     gone_before = metric(service.url, "rembg_client_gone_total")
     answers: list[int] = []
     blockers = [threading.Thread(target=lambda: answers.append(requests.post(
-        service.url + "/api/remove", files={"file": ("big.png", big)}, timeout=300).status_code)) for _ in range(2)]
+        service.url + "/api/remove", files={"file": ("big.png", big)}, timeout=300).status_code))
+        for _ in range(SLOTS + 1)]
     for t in blockers:
         t.start()
     deadline = time.monotonic() + 60
-    while metric(service.url, "rembg_inflight_requests") < 2:
+    while metric(service.url, "rembg_inflight_requests") < len(blockers):
         assert time.monotonic() < deadline, "the large requests were not admitted"
         time.sleep(0.05)
     leavers = []
@@ -200,20 +203,20 @@ def test_requests_whose_client_left_never_reach_the_model(service):
         s.sendall(multipart_head(len(body)) + body)
         leavers.append(s)
     deadline = time.monotonic() + 60
-    while metric(service.url, "rembg_inflight_requests") < 2 + len(leavers):
+    while metric(service.url, "rembg_inflight_requests") < len(blockers) + len(leavers):
         assert time.monotonic() < deadline, "the leavers were not admitted"
         time.sleep(0.05)
     for s in leavers:
         s.close()
     for t in blockers:
         t.join(300)
-    assert answers == [200, 200]
+    assert answers == [200] * len(blockers)
     deadline = time.monotonic() + 60
     while metric(service.url, "rembg_inflight_requests") > 0:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert metric(service.url, "rembg_client_gone_total") - gone_before == len(leavers)
-    assert metric(service.url, "rembg_requests_total", route + 'status="200"') - ok_before == 2
+    assert metric(service.url, "rembg_requests_total", route + 'status="200"') - ok_before == len(blockers)
 
 
 # --- huge forms --------------------------------------------------------------------

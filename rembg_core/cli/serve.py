@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import ExitCode, add_session_flags, error, positive_int, session_config
+from ..server.config import ServerConfig
+from .common import ExitCode, add_session_flags, error, non_negative_int, positive_int, session_config
+
+REEXEC_ENV = "REMBG_LAB_SERVE_ALLOCATOR"  # set on the re-executed server: its allocator is already in place
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    d = ServerConfig  # defaults live on the dataclass
     p = subparsers.add_parser("serve", help="run the HTTP service (gunicorn + uvicorn workers)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7000)
@@ -17,8 +21,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="verify and load the model in the master before forking workers (default: on)")
     add_session_flags(p)
     p.add_argument("--max-size", type=positive_int, default=1600, help="longest side fed to the model")
-    p.add_argument("--max-inflight", type=positive_int, default=1, metavar="K", help="requests in inference per worker")
-    p.add_argument("--max-queue", type=int, default=4, metavar="Q", help="requests waiting per worker; more get 503")
+    p.add_argument("--max-inflight", type=non_negative_int, default=d.max_inflight, metavar="C",
+                   help="runs inside the model at once per worker (the run gate; 0: the worker's share of cores)")
+    p.add_argument("--max-queue", type=non_negative_int, default=d.max_queue, metavar="Q",
+                   help="requests waiting per worker; more get 503")
+    p.add_argument("--pipeline-threads", type=non_negative_int, default=d.pipeline_threads,
+                   help="decode/encode threads per worker beside the C model runs")
+    p.add_argument("--memory-budget-mb", type=positive_int, default=d.memory_budget_mb,
+                   help="per worker: estimated working memory of requests in process (more waits or gets 503)")
+    p.add_argument("--deadline", type=float, default=d.deadline_seconds, metavar="SECONDS",
+                   help="a request that cannot start within this gets 503 (clients may ask less: X-Deadline-Ms)")
+    p.add_argument("--allocator", choices=("glibc", "jemalloc", "mimalloc"), default="glibc",
+                   help="malloc for the server processes (jemalloc/mimalloc preloaded from Debian's packages)")
+    p.add_argument("--malloc-mmap-threshold", type=positive_int, default=None, metavar="BYTES",
+                   help="glibc: blocks this large go to mmap and return to the system when freed")
+    p.add_argument("--malloc-arena-max", type=positive_int, default=None, metavar="N",
+                   help="glibc: at most N malloc arenas")
     p.add_argument("--max-upload-mb", type=positive_int, default=None, help="upload cap (default: REMBG_LAB_MAX_UPLOAD_MB)")
     p.add_argument("--idle-seconds", type=float, default=60.0, help="drop the session after this long idle")
     p.add_argument("--max-requests", type=int, default=0, help="replace a worker after this many requests (0: never)")
@@ -35,28 +53,52 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..allocator import AllocatorChoice, AllocatorError
     from ..server.config import ServerConfig
     from ..server.launcher import GunicornSettings, serve
 
     try:
+        choice = AllocatorChoice(args.allocator, arena_max=args.malloc_arena_max,
+                                 mmap_threshold=args.malloc_mmap_threshold)
+        child_env = choice.child_env()  # AllocatorError (one line) when the library is not installed
         extra = {"max_upload_bytes": args.max_upload_mb * 1024 * 1024} if args.max_upload_mb else {}
         config = ServerConfig(session=session_config(args), max_size=args.max_size, max_inflight=args.max_inflight,
-                              max_queue=args.max_queue, idle_seconds=args.idle_seconds,
-                              body_idle_timeout=args.body_timeout, **extra)
+                              max_queue=args.max_queue, idle_seconds=args.idle_seconds, workers=args.workers,
+                              pipeline_threads=args.pipeline_threads, memory_budget_mb=args.memory_budget_mb,
+                              deadline_seconds=args.deadline, allocator=choice, body_idle_timeout=args.body_timeout,
+                              **extra).resolved()
         settings = GunicornSettings(host=args.host, port=args.port, workers=args.workers, preload=args.preload,
                                     max_requests=args.max_requests,
                                     max_requests_jitter=args.max_requests // 10 if args.max_requests else 0,
                                     graceful_timeout=args.graceful_timeout, loglevel=args.log_level,
                                     keepalive=args.keep_alive, head_timeout=args.head_timeout)
-    except ValueError as exc:
+    except (ValueError, AllocatorError) as exc:
         error("serve", exc)
         return ExitCode.USAGE
+    if _needs_reexec(choice):
+        # malloc is chosen when a process starts: run this same command again with the allocator's
+        # environment, so gunicorn's master and every worker it forks use it
+        import os
+
+        env = {**child_env, REEXEC_ENV: choice.label}
+        os.execve(sys.executable, [sys.executable, "-m", "rembg_core", *args.argv], env)
     print(f"serving {config.session.label()} on http://{args.host}:{args.port} "
-          f"({args.workers} worker{'s' if args.workers > 1 else ''}, preload {'on' if args.preload else 'off'})",
+          f"({args.workers} worker{'s' if args.workers > 1 else ''}, preload {'on' if args.preload else 'off'}, "
+          f"C={config.max_inflight} runs × {config.session.intra_op_num_threads} thread(s), {choice.label})",
           file=sys.stderr, flush=True)
     if args.exit_with:
         _exit_with(args.exit_with)
     return serve(config, settings)
+
+
+def _needs_reexec(choice) -> bool:
+    import os
+
+    if os.environ.get(REEXEC_ENV) == choice.label:
+        return False
+    wanted = choice.env()
+    current = {k: os.environ.get(k) for k in ("LD_PRELOAD", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")}
+    return any(current[k] != wanted.get(k) for k in current)
 
 
 def _exit_with(parent: int) -> None:

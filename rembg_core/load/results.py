@@ -14,6 +14,7 @@ class RequestSample:
     worker: int | None = None  # X-Worker-Pid of the answer
     retry_after: str | None = None
     error: str = ""  # the connection error or the server's one-line {"error": ...}
+    attempts: int = 1  # tries it took (LoadSpec.retry_503); `seconds` then runs from the first
     client: int = -1  # which of the run's clients sent it (0..concurrency-1)
 
 
@@ -85,6 +86,11 @@ class LoadResult:
     @property
     def rejected_without_retry_after(self) -> int:
         return sum(1 for s in self.samples if s.status == 503 and not s.retry_after)
+
+    @property
+    def per_worker(self) -> dict[int, int]:
+        """Worker pid → successful answers it gave (X-Worker-Pid)."""
+        return dict(Counter(s.worker for s in self.samples if s.status == 200 and s.worker is not None))
 
     def summary(self) -> dict:
         return {"concurrency": self.concurrency, "requests": len(self.samples), "wall_seconds": self.wall_seconds,

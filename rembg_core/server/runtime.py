@@ -1,4 +1,5 @@
-"""One worker's live state: readiness, the idle releaser over the shared session cache, admission.
+"""One worker's live state: readiness, the idle releaser over the shared session cache, admission,
+the run gate sized to the worker's inference concurrency, and the per-stage view of the pipeline.
 
 Built inside the worker (the app's lifespan), never in gunicorn's master: threads do not survive
 fork, and neither do ONNX Runtime's intra-op threads (a session built before fork ran at half speed
@@ -12,12 +13,14 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 
 import numpy as np
 
-from .. import models
+from .. import allocator, models
 from .. import session as sessions
 from ..errors import ModelError
+from ..gate import GATE, GateStats
 from ..idle import IdleReleaser, ReleaseEvent
 from ..memory import rss
 from ..options import RemoveOptions
@@ -69,15 +72,35 @@ def smoke_run(session: ModelSession) -> None:
     session.run(np.zeros((1, 3, side, side), dtype=np.float32))
 
 
+OUTSIDE_MODEL = ("load", "preprocess", "postprocess", "compose", "encode")  # stages on the pool, not in ORT
+
+
 class Runtime:
     def __init__(self, config: ServerConfig) -> None:
+        config = config.resolved()
         self.config = config
-        self.admission = Admission(config.max_inflight, config.max_queue)
+        # one gate per worker: C runs in the model; the pool around it only decodes and encodes
+        GATE.resize(config.max_inflight)
+        GATE.watch(self._gate_changed)
+        self.admission = Admission(config.slots, config.max_queue, config.budget_bytes)
         self.releaser = IdleReleaser(config.idle_seconds, get=load_verified, on_release=self._released)
         self.reason: str | None = "starting"
         self._checked_at = 0.0
         self._smoked = 0  # id() of the session that passed its smoke run
         self._lock = threading.Lock()
+        self._active: Counter[str] = Counter()
+        self._in_model = 0
+        self._overlap_peak = 0
+        self.requests = 0
+        self.allocator = allocator.active("self")
+        if self.allocator != config.allocator.name:
+            log.error("asked for %s but this worker runs %s", config.allocator.name, self.allocator)
+        metrics.ALLOCATOR.labels(self.allocator, config.allocator.label).set(1)
+        metrics.WORKER_CONFIG.labels(str(config.max_inflight), str(config.session.intra_op_num_threads),
+                                     str(config.slots)).set(1)
+        metrics.BUDGET.set(config.budget_bytes)
+        metrics.WORKER_REQUESTS.set(0)
+        self._gate_changed(GATE.stats())
         self.check()
 
     @property
@@ -106,16 +129,57 @@ class Runtime:
                 self.reason = reason
         self.refresh_gauges()
 
-    def process(self, data: bytes, opts: RemoveOptions) -> bytes:
-        """Runs on an admission thread: one image in, the encoded result out."""
+    def process(self, data: bytes, opts: RemoveOptions) -> tuple[bytes, dict[str, float]]:
+        """Runs on a pool thread: one image in, the encoded result and its stage timings out. Only the
+        model run itself passes the gate; decode and encode overlap with other requests' runs."""
         cfg = self.config.session
         try:
             with self.releaser.lease(cfg) as session:
-                result = remove(data, cfg, opts, max_pixels=self.config.max_pixels, session=session)
+                result = remove(data, cfg, opts, max_pixels=self.config.max_pixels, session=session,
+                                on_stage=self._stage)
         except ModelError as exc:
             self.reason = str(exc)
             raise
-        return encode_result(result)
+        self._stage("encode", "start")
+        t0 = time.perf_counter()
+        try:
+            payload = encode_result(result)
+        finally:
+            self._stage("encode", "end")
+        timings = dict(result.timings)
+        timings["encode"] = time.perf_counter() - t0
+        return payload, timings
+
+    def _stage(self, name: str, edge: str) -> None:
+        if name == "session":
+            return
+        step = 1 if edge == "start" else -1
+        with self._lock:
+            self._active[name] += step
+        metrics.STAGE_ACTIVE.labels(name).inc(step)
+        self._note_overlap()
+
+    def _gate_changed(self, stats: GateStats) -> None:
+        # called under the gate's lock: only plain assignments and gauge writes here
+        self._in_model = stats.running
+        metrics.GATE_CAPACITY.set(stats.capacity)
+        metrics.GATE_RUNNING.set(stats.running)
+        metrics.GATE_WAITING.set(stats.waiting)
+        metrics.GATE_PEAK_RUNNING.set(stats.peak_running)
+        metrics.GATE_PEAK_WAITING.set(stats.peak_waiting)
+        self._note_overlap()
+
+    def _note_overlap(self) -> None:
+        if self._in_model:
+            outside = sum(self._active[s] for s in OUTSIDE_MODEL)
+            if outside > self._overlap_peak:
+                self._overlap_peak = outside
+                metrics.OVERLAP_PEAK.set(outside)
+
+    def counted(self) -> None:
+        """One more /api/remove answered by this worker (the Serving Lab's per-worker view)."""
+        self.requests += 1
+        metrics.WORKER_REQUESTS.set(self.requests)
 
     def refresh_gauges(self) -> None:
         metrics.RSS.set(rss())
@@ -127,6 +191,7 @@ class Runtime:
         self.refresh_gauges()
 
     def close(self) -> None:
+        GATE.unwatch(self._gate_changed)
         self.admission.close()
         self.releaser.close()
 
