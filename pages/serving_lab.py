@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import common
-from rembg_core import samples
+from rembg_core import allocator, samples
 from rembg_core.load import charts as load_charts
 from rembg_core.server.lab import LabServer, ServingLab, preload_verdict
 
@@ -36,15 +36,19 @@ with st.form("sl_server"):
     workers = c1.number_input("Workers", 1, 4, 2, key="sl_workers")
     preload = c2.toggle("--preload", True, key="sl_preload",
                         help="Verify and load the model in the master before forking the workers.")
-    k = c3.number_input("K: running per worker", 1, 4, 1, key="sl_k")
-    q = c4.number_input("Q: waiting per worker", 0, 64, 4, key="sl_q", help="Beyond K + Q: 503 with Retry-After.")
-    c5, c6, c7 = st.columns(3)
+    k = c3.number_input("C: runs in the model per worker", 0, 4, 0, key="sl_k",
+                        help="The run gate. 0: the worker's share of the cores, one intra-op thread per run.")
+    q = c4.number_input("Q: waiting per worker", 0, 64, 16, key="sl_q", help="Beyond the slots + Q: 503 with Retry-After.")
+    c5, c6, c7, c8 = st.columns(4)
     max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], 1600, key="sl_max_size")
     idle = c6.number_input("idle seconds", 5, 600, 60, key="sl_idle", help="Drop the session after this long idle.")
-    c7.caption(f"Session flags from the sidebar: {base.config.label()}")
+    usable = [name for name, ok in allocator.available().items() if ok]
+    malloc = c7.selectbox("Allocator", usable, key="sl_allocator",
+                          help="glibc, or jemalloc/mimalloc preloaded into every server process (LD_PRELOAD).")
+    c8.caption(f"Session flags from the sidebar: {base.config.label()}")
     start = st.form_submit_button("Start server", type="primary")
 if start:
-    spec = LabServer(int(workers), bool(preload), base.config, int(max_size), int(k), int(q), float(idle))
+    spec = LabServer(int(workers), bool(preload), base.config, int(max_size), int(k), int(q), float(idle), str(malloc))
     with st.spinner("Starting the server (the workers load the model)…"):
         try:
             engine.start(spec)
@@ -109,6 +113,9 @@ if engine.records:
     for col, (name, value) in zip(m[1:4], [("p50", r.p50), ("p95", r.p95), ("p99", r.p99)]):
         col.metric(f"Latency {name}", "–" if value is None else f"{value:.2f} s")
     m[4].metric("Statuses", ", ".join(f"{k}: {v}" for k, v in r.status_counts.items()))
+    st.caption("Requests per worker (an idle worker shows 0) and the malloc each one runs, read from its "
+               "/proc/PID/maps:")
+    st.dataframe(pd.DataFrame(last.per_worker()), hide_index=True, key="sl_workers_table")
     st.plotly_chart(load_charts.tree_memory(list(last.memory)), key="sl_mem")
     st.plotly_chart(load_charts.status_timeline(list(r.samples)), key="sl_status")
     st.subheader("History")

@@ -49,14 +49,19 @@ def test_start_load_restart_and_stop(model_path):
         at.number_input(key="sl_amount").set_value(4)
         button(at, "Run load").click().run()
         assert not at.exception, [e.value for e in at.exception]
-        rows = at.dataframe[0].value
+        rows = at.dataframe[-1].value
         assert len(rows) == 1 and rows.iloc[0]["requests"] == 4 and rows.iloc[0]["peak tree PSS MB"] > 0
+        per_worker = at.dataframe[0].value  # requests per worker, and the malloc its maps show
+        ok = re.search(r"200: (\d+)", rows.iloc[0]["status"])
+        assert list(per_worker["worker pid"]) == first[1:]
+        assert per_worker["200s"].sum() == (int(ok.group(1)) if ok else 0)
+        assert list(per_worker["allocator"]) == ["glibc"]
         assert set(rows.iloc[0]["status"].replace(",", " ").split()) <= {"200:", "503:", "1", "2", "3", "4"}
         at.radio(key="sl_until").set_value("seconds").run()
         at.number_input(key="sl_amount").set_value(2)
         button(at, "Run load").click().run()
         assert not at.exception, [e.value for e in at.exception]
-        rows = at.dataframe[0].value
+        rows = at.dataframe[-1].value
         assert len(rows) == 2 and rows.iloc[1]["requests"] >= 1
         # starting another stops the first
         button(at, "Start server").click().run()

@@ -12,6 +12,7 @@ import atexit
 import threading
 from dataclasses import dataclass
 
+from .. import allocator
 from ..load import LoadResult, LoadRun, LoadSpec
 from ..load.tree import TreeSample, TreeSampler
 from ..session import SessionConfig
@@ -26,9 +27,10 @@ class LabServer:
     preload: bool = True
     session: SessionConfig = SessionConfig()
     max_size: int = 1600
-    max_inflight: int = 1
-    max_queue: int = 4
+    max_inflight: int = 0  # C, runs in the model per worker; 0: the worker's share of cores
+    max_queue: int = 16
     idle_seconds: float = 60.0
+    allocator: str = "glibc"
 
     def args(self) -> list[str]:
         s = self.session
@@ -37,12 +39,13 @@ class LabServer:
                 "--mem-pattern" if s.enable_mem_pattern else "--no-mem-pattern",
                 *(["--arena-shrinkage"] if s.arena_shrinkage else []), "--threads", str(s.intra_op_num_threads),
                 "--max-size", str(self.max_size), "--max-inflight", str(self.max_inflight),
-                "--max-queue", str(self.max_queue), "--idle-seconds", str(self.idle_seconds)]
+                "--max-queue", str(self.max_queue), "--idle-seconds", str(self.idle_seconds),
+                "--allocator", self.allocator]
 
     def label(self) -> str:
         return (f"{self.workers} worker{'s' if self.workers > 1 else ''}, preload {'on' if self.preload else 'off'}, "
-                f"{self.session.label().split(': ', 1)[-1]}, K={self.max_inflight} Q={self.max_queue}, "
-                f"max_size {self.max_size}")
+                f"{self.session.label().split(': ', 1)[-1]}, C={self.max_inflight or 'auto'} Q={self.max_queue}, "
+                f"max_size {self.max_size}, {self.allocator}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,17 @@ class LabRecord:
     server: LabServer
     result: LoadResult
     memory: tuple[TreeSample, ...]
+    workers: tuple[int, ...] = ()  # the server's worker pids when the load ended (an idle one shows as 0)
+    allocators: tuple[tuple[int, str], ...] = ()  # (worker pid, the malloc its /proc/PID/maps shows)
+
+    def per_worker(self) -> list[dict]:
+        """One row per worker: requests it answered with 200 and its share, idle workers included."""
+        served = self.result.per_worker
+        total = sum(served.values()) or 1
+        mapped = dict(self.allocators)
+        pids = list(self.workers) + [p for p in served if p not in self.workers]  # replaced workers too
+        return [{"worker pid": pid, "200s": served.get(pid, 0), "share": f"{served.get(pid, 0) / total:.0%}",
+                 "allocator": mapped.get(pid, "–")} for pid in pids]
 
     def peak_pss(self) -> int | None:
         values = [s.pss for s in self.memory if s.pss is not None]
@@ -131,7 +145,8 @@ class ServingLab:
         result = run.wait()
         assert self.spec is not None, "a load runs against a started server"
         memory = tuple(s for s in self.sampler.samples() if s.t >= since) if self.sampler else ()
-        record = LabRecord(len(self.records) + 1, self.spec, result, memory)
+        workers = tuple(self.server.workers()) if self.server else ()
+        record = LabRecord(len(self.records) + 1, self.spec, result, memory, workers, _allocators(workers))
         self.records.append(record)
         self.load = None
         return record
@@ -140,6 +155,16 @@ class ServingLab:
         """The sampler's clock, to mark where a load starts."""
         samples = self.sampler.samples() if self.sampler else []
         return samples[-1].t if samples else 0.0
+
+
+def _allocators(pids: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
+    out = []
+    for pid in pids:
+        try:
+            out.append((pid, allocator.active(pid)))
+        except allocator.AllocatorError:  # the worker exited meanwhile
+            pass
+    return tuple(out)
 
 
 def preload_verdict(records: list[LabRecord]) -> str | None:
