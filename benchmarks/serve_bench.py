@@ -40,6 +40,13 @@ OURS = {  # the service's defaults: C = the worker's share of cores, 1 intra-op 
     "ours, 2 workers, arena off": ["--workers", "2", "--no-arena", "--idle-seconds", str(IDLE)],
     "ours, 1 worker, jemalloc": ["--workers", "1", "--allocator", "jemalloc", "--idle-seconds", str(IDLE)],
     "ours, 2 workers, jemalloc": ["--workers", "2", "--allocator", "jemalloc", "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, jemalloc, arena off": ["--workers", "1", "--allocator", "jemalloc", "--no-arena",
+                                            "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, mimalloc": ["--workers", "1", "--allocator", "mimalloc", "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, mimalloc, arena off": ["--workers", "1", "--allocator", "mimalloc", "--no-arena",
+                                            "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, glibc mmap 128K, arena off": ["--workers", "1", "--malloc-mmap-threshold", "131072", "--no-arena",
+                                                   "--idle-seconds", str(IDLE)],
     "ours, 1 worker, C=1 K=1": ["--workers", "1", "--max-inflight", "1", "--pipeline-threads", "0",
                                 "--max-queue", "4", "--idle-seconds", str(IDLE)],  # the old shape
 }

@@ -1,6 +1,11 @@
 """Admission for one worker: cost-aware, first come first served, with deadlines.
 
-A request is counted in when it arrives (at most `slots + max_queue` per worker, else 503 at once).
+A request is counted in once its body is here (at most `slots + max_queue` per worker, else 503 at
+once). Under overload the places are shared fairly: a client turned away with 503 closes its
+connection and comes back on a new one, while a client just served comes straight back on its
+kept-alive connection. So each refusal reserves a place, for a while, for a request on a *fresh*
+connection: a returning keep-alive request cannot take it, gets 503 itself, and waits its turn too.
+Without that, the clients admitted first keep the places and the refused ones starve.
 Once its body is here its cost is estimated (megapixels after the cap, edge mode: see config.py),
 and it waits, in arrival order, until a processing slot is free *and* its cost fits the worker's
 memory budget. It is shed with 503 instead of waiting when it cannot start before its deadline,
@@ -28,7 +33,7 @@ EWMA = 0.2  # weight of the newest service time in the running estimate
 
 
 class Overloaded(Exception):
-    """Every slot busy and the queue full: 503 at once."""
+    """Every slot busy and the queue full (or the free places held for refused clients): 503 at once."""
 
 
 class Shed(Exception):
@@ -56,8 +61,10 @@ class AdmissionStats:
 
 
 class Admission:
-    def __init__(self, slots: int, max_queue: int, budget_bytes: int) -> None:
+    def __init__(self, slots: int, max_queue: int, budget_bytes: int, hold_seconds: float = 12.0) -> None:
         self.slots, self.max_queue, self.budget = slots, max_queue, budget_bytes
+        self.hold_seconds = hold_seconds  # how long a refused client's place is held (its Retry-After and then some)
+        self._owed: deque[float] = deque()  # expiry times of the places held for refused clients
         self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="pipeline")
         self._inside = self._running = 0
         self._admitted = self._rejected = 0
@@ -65,11 +72,21 @@ class Admission:
         self._queue: deque[tuple[asyncio.Future, int]] = deque()
         self._service = 1.0  # seconds; replaced by the measured average after the first requests
 
-    def enter(self) -> None:
-        """Count a request in, or raise Overloaded. Pair with leave()."""
-        if self._inside >= self.slots + self.max_queue:
+    def enter(self, fresh: bool = True) -> None:
+        """Count a request in, or raise Overloaded. Pair with leave(). `fresh`: the request is the
+        first on its connection (a refused client retrying comes back on a new one)."""
+        now = time.monotonic()
+        while self._owed and self._owed[0] < now:
+            self._owed.popleft()
+        room = self.slots + self.max_queue - self._inside
+        held = 0 if fresh else min(len(self._owed), room)
+        if room - held <= 0:
             self._rejected += 1
+            if len(self._owed) < self.slots + self.max_queue:
+                self._owed.append(now + self.hold_seconds)
             raise Overloaded
+        if fresh and self._owed:
+            self._owed.popleft()  # a refused client (or a newcomer) took a held place
         self._inside += 1
         self._admitted += 1
 

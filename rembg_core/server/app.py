@@ -201,11 +201,12 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             if gone.is_set():
                 raise ClientGone
             try:
-                rt.admission.enter()
+                rt.admission.enter(fresh=rt.first_on_connection(request.scope.get("client")))
             except Overloaded:
                 metrics.REJECTED.inc()
                 metrics.SHED.labels("queue_full").inc()
-                wait = rt.admission.estimated_wait(rt.admission.stats().queued)
+                # back before the held place expires (Admission.hold_seconds), whatever the queue's wait
+                wait = min(rt.admission.estimated_wait(rt.admission.stats().queued), rt.admission.hold_seconds - 4)
                 return error(503, f"busy: {rt.admission.slots} processing and {config.max_queue} waiting; retry later",
                              # close: the client reconnects, maybe to a less busy worker
                              {"Retry-After": retry_after(config, wait), "Connection": "close"})

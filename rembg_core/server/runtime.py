@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from .admission import Admission
 from .config import ServerConfig
 
 log = logging.getLogger("gunicorn.error")
+CONNECTIONS_KEPT = 4096  # client (address, port) pairs remembered to tell a fresh connection from a kept-alive one
 RECHECK_SECONDS = 5.0  # a worker that is not ready looks at the model again at most this often
 
 
@@ -92,6 +93,7 @@ class Runtime:
         self._in_model = 0
         self._overlap_peak = 0
         self.requests = 0
+        self._connections: OrderedDict[tuple, None] = OrderedDict()
         self.allocator = allocator.active("self")
         if self.allocator != config.allocator.name:
             log.error("asked for %s but this worker runs %s", config.allocator.name, self.allocator)
@@ -175,6 +177,20 @@ class Runtime:
             if outside > self._overlap_peak:
                 self._overlap_peak = outside
                 metrics.OVERLAP_PEAK.set(outside)
+
+    def first_on_connection(self, client: tuple[str, int] | None) -> bool:
+        """Whether this is the first request seen from the client's address and port, i.e. on a new
+        connection (bounded memory: the oldest entries are forgotten)."""
+        if not client:
+            return True
+        key = tuple(client)
+        if key in self._connections:
+            self._connections.move_to_end(key)
+            return False
+        self._connections[key] = None
+        while len(self._connections) > CONNECTIONS_KEPT:
+            self._connections.popitem(last=False)
+        return True
 
     def counted(self) -> None:
         """One more /api/remove answered by this worker (the Serving Lab's per-worker view)."""
