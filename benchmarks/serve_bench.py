@@ -45,8 +45,10 @@ OURS = {  # the service's defaults: C = the worker's share of cores, 1 intra-op 
     "ours, 1 worker, mimalloc": ["--workers", "1", "--allocator", "mimalloc", "--idle-seconds", str(IDLE)],
     "ours, 1 worker, mimalloc, arena off": ["--workers", "1", "--allocator", "mimalloc", "--no-arena",
                                             "--idle-seconds", str(IDLE)],
-    "ours, 1 worker, glibc mmap 128K, arena off": ["--workers", "1", "--malloc-mmap-threshold", "131072", "--no-arena",
-                                                   "--idle-seconds", str(IDLE)],
+    # glibc's own sliding mmap threshold (the service's default fixes it at 128 KB)
+    "ours, 1 worker, glibc sliding": ["--workers", "1", "--malloc-mmap-threshold", "0", "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, glibc sliding, arena off": ["--workers", "1", "--malloc-mmap-threshold", "0", "--no-arena",
+                                                 "--idle-seconds", str(IDLE)],
     "ours, 1 worker, C=1 K=1": ["--workers", "1", "--max-inflight", "1", "--pipeline-threads", "0",
                                 "--max-queue", "4", "--idle-seconds", str(IDLE)],  # the old shape
 }

@@ -133,6 +133,7 @@ def test_a_deadline_sheds_instead_of_serving_late(pipelined):
 
 
 def test_the_memory_budget_bounds_a_burst_of_large_requests(model_path):
+    """With the service's defaults (glibc with a fixed mmap threshold): RSS follows the admitted work."""
     budget_mb = 250  # an 8 MP request is estimated at ~100 MB: two at a time, though six slots are free
     big = noisy_jpeg((3464, 2309))
     with ServerProcess(["--workers", "1", "--max-inflight", "1", "--pipeline-threads", "5", "--max-size", "8000",
