@@ -139,6 +139,8 @@ def test_the_memory_budget_bounds_a_burst_of_large_requests(model_path):
     with ServerProcess(["--workers", "1", "--max-inflight", "1", "--pipeline-threads", "5", "--max-size", "8000",
                         "--memory-budget-mb", str(budget_mb), "--max-queue", "16"]) as server:
         wait_for(lambda: requests.get(server.url + "/readyz", timeout=5).status_code == 200, "readiness")
+        for pid in server.tree():  # the default tuning reached gunicorn's master and its worker
+            assert b"MALLOC_MMAP_THRESHOLD_=131072" in Path(f"/proc/{pid}/environ").read_bytes()
         small = png_bytes(subject_image((320, 240)))
         with ThreadPoolExecutor(6) as ex:  # warm: the arena grows once, before the baseline
             list(ex.map(lambda _: post(server.url, small, {"Content-Type": "image/png"}), range(6)))
