@@ -126,7 +126,7 @@ def test_a_deadline_sheds_instead_of_serving_late(pipelined):
                     {"Content-Type": "image/png", "X-Deadline-Ms": "50"})
         assert late.status_code == 503, late.status_code
         assert "deadline" in one_line_json(late) and int(late.headers["Retry-After"]) >= 1
-        assert [f.result().status_code for f in busy] == [200] * 12  # the server's own deadline is 60 s
+        assert [f.result().status_code for f in busy] == [200] * 12  # the server's own deadline is 300 s
     assert metric_values(pipelined.url, "rembg_shed_total")['{reason="deadline"}'] == shed_before + 1
     bad = post(pipelined.url, big, {"X-Deadline-Ms": "soon"})
     assert bad.status_code == 422 and "X-Deadline-Ms" in one_line_json(bad)

@@ -35,7 +35,7 @@ class ServerConfig:
     workers: int = 1  # workers sharing this machine's cores: sets each worker's share
     pipeline_threads: int = 2  # decode/encode threads beside the C model runs (the bounded pool is C + this)
     memory_budget_mb: int = 512  # per worker: estimated working memory of the requests it processes at once
-    deadline_seconds: float = 60.0  # a request that cannot start within this (or the client's smaller one) → 503
+    deadline_seconds: float = 300.0  # a request that cannot start within this (or the client's smaller one) → 503
     allocator: AllocatorChoice = field(default_factory=AllocatorChoice)  # what the workers were started with
     body_idle_timeout: float = 15.0  # seconds without a body byte before 408 (a client that sent headers only)
     body_timeout: float = 120.0  # seconds for a whole request body
