@@ -10,6 +10,8 @@ from ..allocator import AllocatorChoice
 from ..limits import LIMITS
 from ..session import SessionConfig
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when imported: set it first
+
 # The per-request memory model the admission budget uses (benchmarks/serve_cost.py, docs/SERVING.md):
 # peak RSS growth of a plain removal + PNG encode measured 10.7 MB per megapixel after the cap
 # (single requests, 2-16 MP) and 9.3 per request in bursts of 6; the model rounds up. The ORT
