@@ -206,6 +206,9 @@ def test_requests_whose_client_left_never_reach_the_model(service):
     while metric(service.url, "rembg_inflight_requests") < len(blockers) + len(leavers):
         assert time.monotonic() < deadline, "the leavers were not admitted"
         time.sleep(0.05)
+    assert len(blockers) + len(leavers) == SLOTS + Q
+    status, ready = get_json(service.url + "/readyz")  # the queue is full: a balancer should look elsewhere
+    assert status == 503 and ready["ready"] is False and "queue is full" in ready["error"], ready
     for s in leavers:
         s.close()
     for t in blockers:
@@ -216,6 +219,7 @@ def test_requests_whose_client_left_never_reach_the_model(service):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert metric(service.url, "rembg_client_gone_total") - gone_before == len(leavers)
+    assert get_json(service.url + "/readyz")[0] == 200
     assert metric(service.url, "rembg_requests_total", route + 'status="200"') - ok_before == len(blockers)
 
 
