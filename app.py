@@ -5,9 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import common
-from rembg_core import models, preview
+from rembg_core import memory, models, preview
 from rembg_core.errors import ModelError
-from rembg_core import memory
 
 st.set_page_config(page_title="Rembg Lab", page_icon=preview.app_icon(), layout="wide",
                    initial_sidebar_state="expanded")

@@ -138,10 +138,10 @@ def memory(image: Path, repeats: int) -> list[dict]:
                 config = ProbeConfig(SessionConfig(model=m, enable_cpu_mem_arena=arena, enable_mem_pattern=pattern))
                 r = run_isolated(config, image, repeats=repeats, warmups=0)
                 rows.append({"model": m, "arena": arena, "pattern": pattern, "ok": r.ok, "reason": r.reason,
-                             "load_plus_runs_mb": (r.after - r.start_rss) / MB if r.ok else None,
-                             "retained_mb": r.retained / MB if r.ok else None,
-                             "peak_minus_start_mb": (r.peak - r.start_rss) / MB if r.ok else None,
-                             "peak_mb": r.peak / MB if r.ok else None,
+                             "load_plus_runs_mb": (r.memory.after - r.start_rss) / MB if r.ok else None,
+                             "retained_mb": r.memory.retained / MB if r.ok else None,
+                             "peak_minus_start_mb": (r.memory.peak - r.start_rss) / MB if r.ok else None,
+                             "peak_mb": r.memory.peak / MB if r.ok else None,
                              "median_s": r.median_latency})
     return rows
 

@@ -191,7 +191,7 @@ def sweep_part(image: str, repeats: int) -> dict:
 
     def progress(done, total, r):
         print(f"[sweep {done}/{total}] {r.config.name}: "
-              + (f"{r.median_latency:.3f} s, retained {r.retained / MB:.0f} MB" if r.ok else r.reason), flush=True)
+              + (f"{r.median_latency:.3f} s, retained {r.memory.retained / MB:.0f} MB" if r.ok else r.reason), flush=True)
 
     return sweep(image, "full", repeats=repeats, progress=progress).to_dict()
 

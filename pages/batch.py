@@ -15,7 +15,7 @@ import streamlit as st
 from PIL import Image
 
 from pages import common
-from rembg_core import charts, distributed, limits, preview, samples
+from rembg_core import distributed, limits, preview, samples
 from rembg_core.batch import (
     BatchLimitError,
     BatchLimits,
@@ -26,7 +26,8 @@ from rembg_core.batch import (
     run_batch,
     zip_writer,
 )
-from rembg_core.batch.cache import ResultCache
+from rembg_core.batch.cache import DEFAULT_MAX_BYTES, ResultCache
+from rembg_core.dashboard import charts
 from rembg_core.distributed import report as ray_report
 from rembg_core.errors import ModelError, RembgCoreError
 from rembg_core.measure.analysis import rss_drift
@@ -36,7 +37,7 @@ THUMB_SIDE = 160  # px
 MAX_THUMBS = 120  # the grid stops here; the zip has everything
 OUT_DIR = Path(tempfile.gettempdir()) / "rembg-lab-batch"
 CACHE_DIR = Path(tempfile.gettempdir()) / "rembg-lab-cache"
-CACHE_BYTES = 512 * 1024 * 1024
+CACHE_BYTES = DEFAULT_MAX_BYTES
 STALE_SECONDS = 6 * 3600  # result zips of sessions long gone
 WARMUP, MIN_FOR_DRIFT = 5, 10  # items
 TABLE_WIDTHS = {"file": 170, "status": 72, "reason": 180, "output": 150, "size": 78, "time (ms)": 72, "RSS (MB)": 70}

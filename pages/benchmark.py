@@ -7,7 +7,8 @@ import json
 import streamlit as st
 
 from pages import common
-from rembg_core import charts, models
+from rembg_core import models
+from rembg_core.dashboard import charts
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.imageio import load_image
 from rembg_core.measure import report
@@ -61,7 +62,7 @@ def run_sweep(picked: common.Picked, kind: str, rounds: int, repeats: int, warmu
     bar = st.progress(0.0, text=f"Measuring {len(configs)} configurations × {rounds} rounds, each in a fresh process…")
 
     def progress(done: int, total: int, record: ProbeRecord) -> None:
-        status = (f"{record.median_latency:.3f} s, peak {record.peak / MB:.0f} MB"
+        status = (f"{record.median_latency:.3f} s, peak {record.memory.peak / MB:.0f} MB"
                   if record.ok and record.median_latency is not None else f"failed: {record.reason}")
         bar.progress(done / total, text=f"{done}/{total} · {record.config.name}: {status}")
 
@@ -149,7 +150,7 @@ if st.button("Run the sweep", type="primary", icon=":material/speed:", key="benc
         if set(PRECISIONS) <= set(model_names):
             try:
                 rgb = load_image(picked.data, max_size=int(max_size) or None).rgb
-                st.session_state[AGREEMENT] = quality.side_by_side(rgb)[3]
+                st.session_state[AGREEMENT] = quality.side_by_side(rgb, get=common.shared_session)[3]
             except ImageLoadError as exc:
                 st.error(f"**{picked.name}**: {exc}")
 
@@ -197,9 +198,11 @@ if st.button("Measure quality", icon=":material/compare:", key="bench_quality_ru
     if fetch_with_bar("u2netp") and fetch_with_bar("u2netp-int8"):
         photos = quality.default_photos()
         bar = st.progress(0.0, text="Comparing masks…")
-        measured = quality.measure(photos, progress=lambda done, total, name: bar.progress(
-            done / total, text=f"{done}/{total} {name}"))
+        measured = quality.measure(photos, get=common.shared_session,
+                                   progress=lambda done, total, name: bar.progress(done / total,
+                                                                                  text=f"{done}/{total} {name}"))
         bar.empty()
-        st.session_state[QUALITY] = (measured, quality.side_by_side(dict(photos)[measured.worst.name]())[:3])
+        st.session_state[QUALITY] = (measured, quality.side_by_side(dict(photos)[measured.worst.name](),
+                                                                     get=common.shared_session)[:3])
 if st.session_state.get(QUALITY) is not None:
     show_quality(*st.session_state[QUALITY])

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +21,11 @@ import streamlit as st
 from PIL import Image
 from streamlit.runtime.pages_manager import PagesManager
 
-from rembg_core import models, samples, session
-from rembg_core.errors import ImageLoadError, ModelChecksumError, ModelError
+from rembg_core import memory, models, samples, session
+from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.idle import IdleReleaser
 from rembg_core.imageio import encode
-from rembg_core import memory
+from rembg_core.limits import LIMITS
 from rembg_core.session import ModelSession, SessionConfig
 
 # pandas and plotly are imported here, once, when the first session loads this module. Streamlit and
@@ -53,10 +52,7 @@ DEFAULTS: dict[str, object] = {
 MAX_SIZE_CHOICES = (320, 512, 800, 1024, 1600, 2048, 3000, 4096, 0)  # 0 = no cap, the far end
 THREAD_CHOICES = (0, 1, 2, 4)
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tiff", "tif", "gif"]
-SESSION_CACHE_ENTRIES = 4  # distinct configs held at once; a u2netp session is ~10-20 MB before its arena grows
-# A session unused this long is dropped and its arena trimmed; the next request reloads it (~0.1 s for u2netp).
 RSS_REFRESH_SECONDS = 3  # how often the sidebar's server-RSS figure redraws itself
-IDLE_SECONDS = float(os.environ.get("REMBG_LAB_IDLE_SECONDS", "300"))
 
 
 @dataclass(frozen=True)
@@ -101,50 +97,36 @@ def threads_label(value: int) -> str:
     return "auto (one per core)" if not value else str(value)
 
 
-# --- the one cached session -------------------------------------------------------------
-
-@st.cache_resource(max_entries=SESSION_CACHE_ENTRIES, show_spinner="Loading the model…",
-                   hash_funcs={SessionConfig: repr})
-def _cached_session(config: SessionConfig) -> ModelSession:
-    """One ORT session per SessionConfig, shared by every user and never mutated.
-
-    A session is immutable once built; changing a flag asks for a different key, never edits this one.
-    """
-    try:
-        return session.load_session(config)
-    except ModelChecksumError:
-        models.model_path(config.model).unlink(missing_ok=True)  # the next request fetches a good copy
-        raise
-
-
-def cached_session(config: SessionConfig) -> ModelSession:
-    return _cached_session(config)
-
-
-def _release_one(config: SessionConfig) -> bool:
-    """Drop one config's session from Streamlit's cache (the idle policy's release hook)."""
-    _cached_session.clear(config)
-    memory.trim()
-    return True
-
+# --- the one session cache ---------------------------------------------------------------
 
 @st.cache_resource
 def idle_policy() -> IdleReleaser:
-    """One policy for the whole server: sessions idle for IDLE_SECONDS are released (rembg_core.idle.IdleReleaser)."""
-    return IdleReleaser(IDLE_SECONDS, get=_cached_session, release=_release_one)
+    """The server's one idle policy over the library's one session cache (rembg_core.session): every
+    page and the Benchmark page's quality check get the same session for the same config, and a session
+    unused for REMBG_LAB_IDLE_SECONDS is released. Streamlit caches this policy only, never sessions."""
+    return IdleReleaser(LIMITS.idle_seconds)
+
+
+def shared_session(config: SessionConfig) -> ModelSession:
+    """The shared session, counted as use (for library calls that take a `get`)."""
+    return idle_policy().get(config)
 
 
 @contextmanager
 def lease(config: SessionConfig) -> Iterator[ModelSession]:
     """The shared session for `config`, marked busy while the block runs so it is never released mid-run."""
-    with idle_policy().lease(config) as held:
+    with ExitStack() as stack:
+        if session.is_cached(config):
+            held = stack.enter_context(idle_policy().lease(config))
+        else:
+            with st.spinner("Loading the model…"):
+                held = stack.enter_context(idle_policy().lease(config))
         yield held
 
 
 def release_sessions() -> memory.TrimReport:
     """Drop every cached session, then gc + malloc_trim; returns RSS before/after."""
     before = memory.rss()
-    _cached_session.clear()
     session.clear()
     report = memory.trim()
     return memory.TrimReport(before, report.rss_after, report.collected, report.malloc_trim)

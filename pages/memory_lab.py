@@ -6,14 +6,14 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import common
-from rembg_core import charts
+from rembg_core import memory
 from rembg_core.claims import CLAIMS, Plan, check_claims, load_run
 from rembg_core.claims.catalog import BY_ID
 from rembg_core.claims.report import rows as claim_rows
+from rembg_core.dashboard import charts
+from rembg_core.dashboard import runs as lab
+from rembg_core.dashboard.glossary import FLAG_HELP, UNITS
 from rembg_core.errors import ImageLoadError, ModelError
-from rembg_core.lab import runs as lab
-from rembg_core.lab.glossary import FLAG_HELP, UNITS
-from rembg_core import memory
 from rembg_core.memory import MB
 
 HISTORY = "lab_history"
@@ -52,23 +52,22 @@ def run_in_process(picked: common.Picked, settings: common.Settings, repeats: in
 def show_last(last: lab.LabRun) -> None:
     st.subheader(f"Run #{last.number}: {last.mode}")
     before_help = UNITS["before_in_process" if last.mode == "in-process" else "before_isolated"]
-    m = st.columns(5)
+    m, mem = st.columns(5), last.memory
     m[0].metric("Median per image", "–" if last.latency is None else f"{last.latency:.3f} s")
-    m[1].metric("RSS before" if last.mode == "in-process" else "RSS, model loaded", common.mb(last.before),
+    m[1].metric("RSS before" if last.mode == "in-process" else "RSS, model loaded", common.mb(mem.before),
                 help=before_help)
-    m[2].metric("Peak", common.mb(last.peak), f"+{(last.peak - last.before) / MB:.0f} MB", delta_color="off",
-                help=UNITS["peak"])
+    m[2].metric("Peak", common.mb(mem.peak), f"+{mem.growth / MB:.0f} MB", delta_color="off", help=UNITS["peak"])
     # delta_color off: more memory kept is not an error, and "+0 MB" must not show red
-    m[3].metric("After", common.mb(last.after), f"{last.retained / MB:+.0f} MB retained", delta_color="off",
+    m[3].metric("After", common.mb(mem.after), f"{mem.retained / MB:+.0f} MB retained", delta_color="off",
                 help=UNITS["retained"])
-    m[4].metric("Released after peak", "–" if last.release_ratio is None else f"{max(0.0, last.release_ratio):.0%}",
+    m[4].metric("Released after peak", "–" if mem.release_ratio is None else f"{max(0.0, mem.release_ratio):.0%}",
                 help=UNITS["release"])
     st.caption(f"{UNITS['rss']}  \n{before_help}")
     if last.trace is not None:
         where = "the dashboard's server process" if last.mode == "in-process" else "a fresh child process"
         name = "before" if last.mode == "in-process" else "model loaded"
         st.plotly_chart(charts.rss_timeline(last.trace, title=f"RSS of {where}, run #{last.number}",
-                                            before=(name, last.before_t, last.before)), key="lab_timeline")
+                                            before=(name, last.before_t, mem.before)), key="lab_timeline")
     if last.note:
         st.warning(last.note)
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import streamlit as st
 
 from pages import common
-from rembg_core import RemoveOptions, charts, compose, models
-from rembg_core import kept as kept_
+from rembg_core import RemoveOptions, compose, models
+from rembg_core.dashboard import charts
+from rembg_core.dashboard import kept as kept_
+from rembg_core.dashboard.glossary import GETTING_STARTED, UNITS, max_size_story
 from rembg_core.errors import ImageLoadError, ModelError
-from rembg_core.lab.glossary import GETTING_STARTED, UNITS, max_size_story
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import remove
 

@@ -9,8 +9,10 @@ import streamlit as st
 
 from pages import common
 from rembg_core import allocator, samples
-from rembg_core.load import charts as load_charts
-from rembg_core.server.lab import LabServer, ServingLab, preload_verdict
+from rembg_core.dashboard import load_charts
+from rembg_core.dashboard.serving import LabServer, ServingLab, preload_verdict
+from rembg_core.server.config import ServerConfig
+from rembg_core.server.launcher import GunicornSettings
 
 POLL = 0.5  # s between live redraws while a load runs
 
@@ -31,24 +33,32 @@ engine = lab()
 base = common.settings()
 
 # --- the server ---------------------------------------------------------------------------
+SERVICE = ServerConfig()  # the service's own defaults
 with st.form("sl_server"):
     c1, c2, c3, c4 = st.columns(4)
     workers = c1.number_input("Workers", 1, 4, 2, key="sl_workers")
     preload = c2.toggle("--preload", True, key="sl_preload",
                         help="Verify and load the model in the master before forking the workers.")
-    k = c3.number_input("C: runs in the model per worker", 0, 4, 0, key="sl_k",
+    k = c3.number_input("C: runs in the model per worker", 0, 4, SERVICE.max_inflight, key="sl_k",
                         help="The run gate. 0: the worker's share of the cores, one intra-op thread per run.")
-    q = c4.number_input("Q: waiting per worker", 0, 64, 16, key="sl_q", help="Beyond the slots + Q: 503 with Retry-After.")
+    q = c4.number_input("Q: waiting per worker", 0, 64, SERVICE.max_queue, key="sl_q",
+                        help="Beyond the processing slots + Q: 503 with Retry-After.")
     c5, c6, c7, c8 = st.columns(4)
-    max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], 1600, key="sl_max_size")
-    idle = c6.number_input("idle seconds", 5, 600, 60, key="sl_idle", help="Drop the session after this long idle.")
+    max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], SERVICE.max_size,
+                                key="sl_max_size")
+    idle = c6.number_input("idle seconds", 5, 600, int(SERVICE.idle_seconds), key="sl_idle",
+                           help="Drop the session after this long idle.")
     usable = [name for name, ok in allocator.available().items() if ok]
     malloc = c7.selectbox("Allocator", usable, key="sl_allocator",
-                          help="glibc, or jemalloc/mimalloc preloaded into every server process (LD_PRELOAD).")
+                          help="glibc (mmap threshold 128 KB), or jemalloc/mimalloc preloaded into every server "
+                               "process (LD_PRELOAD).")
     c8.caption(f"Session flags from the sidebar: {base.config.label()}")
     start = st.form_submit_button("Start server", type="primary")
 if start:
-    spec = LabServer(int(workers), bool(preload), base.config, int(max_size), int(k), int(q), float(idle), str(malloc))
+    spec = LabServer(ServerConfig(session=base.config, max_size=int(max_size), max_inflight=int(k),
+                                  max_queue=int(q), idle_seconds=float(idle),
+                                  allocator=SERVICE.allocator if malloc == "glibc" else allocator.AllocatorChoice(malloc)),
+                     GunicornSettings(workers=int(workers), preload=bool(preload)))
     with st.spinner("Starting the server (the workers load the model)…"):
         try:
             engine.start(spec)

@@ -30,6 +30,11 @@ class Limits:
     # Model runs at once in this process; the rest queue (8 parallel runs on one u2netp session
     # took RSS from 209 to 670 MB). Each run already uses every core through intra-op threads.
     max_concurrent_runs: int = 2
+    # The dashboard drops a session unused this long and trims its arena; the next request reloads
+    # it (about 0.1 s for u2netp). The service has its own, shorter, per-server setting.
+    idle_seconds: int = 300
+    # The result cache (batch, Ray, dashboard): bytes of encoded cutouts kept on disk.
+    cache_max_mb: int = 512
 
     def __post_init__(self) -> None:
         for f in fields(self):

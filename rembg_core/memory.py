@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import resource
 from dataclasses import dataclass
 from functools import cache
 
@@ -63,8 +64,6 @@ def trim() -> TrimReport:
     return TrimReport(before, rss(), collected, fn is not None)
 
 
-
-
 def read_hwm() -> int | None:
     """The kernel's peak RSS for this process (VmHWM), in bytes; None off Linux."""
     try:
@@ -75,6 +74,14 @@ def read_hwm() -> int | None:
     except OSError:
         return None
     return None
+
+
+def peak_rss() -> int:
+    """This process's peak RSS in bytes, read one way everywhere: VmHWM, and ru_maxrss only where /proc
+    is missing (Linux carries ru_maxrss across fork+exec, so a child of a big parent would report the
+    parent's size as its own peak)."""
+    hwm = read_hwm()
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
 def reset_peak() -> bool:
@@ -88,8 +95,6 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
-
-
 
 
 @dataclass(frozen=True)
@@ -115,4 +120,10 @@ class MemoryFigures:
         return release_ratio(self.before, self.peak, self.after)
 
     def to_dict(self) -> dict:
-        return {"before": self.before, "peak": self.peak, "after": self.after}
+        """The three readings and what follows from them (the derived ones are not read back)."""
+        return {"before": self.before, "peak": self.peak, "after": self.after, "retained": self.retained,
+                "growth": self.growth, "release_ratio": self.release_ratio}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MemoryFigures:
+        return cls(int(d.get("before", 0)), int(d.get("peak", 0)), int(d.get("after", 0)))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from rembg_core.limits import LIMITS
 from tests.conftest import ROOT, photo_named, png_bytes, subject_image
 
 # Every page script (pages written in other branches are smoke-tested as soon as they land).
@@ -161,30 +162,51 @@ def test_release_control_reports_rss(model_path):
 
 # --- the shared session cache -------------------------------------------------------------
 
-def test_cached_session_is_shared_and_released_per_config(model_path):
+def test_sessions_come_from_the_library_cache_and_are_released_per_config(model_path):
     from pages import common
+    from rembg_core import session
     from rembg_core.session import SessionConfig
 
     a, b = SessionConfig(), SessionConfig(enable_cpu_mem_arena=False)
-    first = common.cached_session(a)
-    assert common.cached_session(SessionConfig()) is first  # equal configs share one session
-    other = common.cached_session(b)
+    with common.lease(a) as first:
+        assert first is session.get_session(SessionConfig())  # the library's cache, not a second one
+    other = common.shared_session(b)
     assert other is not first and other.config == b
     # the idle policy releases from its own timer thread: that must work outside a script run
-    worker = threading.Thread(target=common._release_one, args=(a,))
+    worker = threading.Thread(target=session.release, args=(a,))
     worker.start()
     worker.join()
-    assert common.cached_session(a) is not first  # rebuilt after release
-    assert common.cached_session(b) is other  # the other config was left alone
+    assert not session.is_cached(a)
+    assert common.shared_session(a) is not first  # rebuilt after release
+    assert common.shared_session(b) is other  # the other config was left alone
+    assert common.idle_policy().idle_after == LIMITS.idle_seconds
 
 
-def test_idle_policy_leases_the_cached_session(model_path):
+def test_remove_page_and_quality_check_share_one_session(model_path):
+    """In one dashboard process, the Remove page and the Benchmark page's quality check use the same
+    session object for the same config (each session's arena is counted once)."""
     from pages import common
+    from rembg_core import session
+    from rembg_core.quantize import quality
+    from rembg_core.samples import robot_scene
     from rembg_core.session import SessionConfig
 
-    with common.lease(SessionConfig()) as held:
-        assert held is common.cached_session(SessionConfig())
-    assert common.idle_policy().idle_after == common.IDLE_SECONDS
+    session.clear()
+    at = app("pages/remove.py").run()
+    at.selectbox(key="remove_sample").set_value("Toy robot (drawn)").run()
+    no_exception(at)
+    assert session.cached_configs() == [SessionConfig()]  # the page's removal loaded the one session
+    with common.lease(SessionConfig()) as removing:
+        pass
+    seen = []
+
+    def get(config):  # the page's own `get`, recorded
+        seen.append(common.shared_session(config))
+        return seen[-1]
+
+    quality.side_by_side(robot_scene(), reference="u2netp", candidate="u2netp", get=get)
+    assert seen and all(s is removing for s in seen)
+    assert session.cached_configs() == [SessionConfig()]
 
 
 # --- Memory Lab -----------------------------------------------------------------------------
@@ -290,13 +312,13 @@ def test_benchmark_opens_a_saved_sweep_and_refuses_junk(model_path):
     from rembg_core.measure.configs import ProbeConfig
     from rembg_core.measure.records import ProbeRecord
     from rembg_core.measure.sweep import SweepResult
-    from rembg_core.memory import MB
+    from rembg_core.memory import MB, MemoryFigures
     from rembg_core.session import SessionConfig
 
     def record(name, arena, latency, retained):
         cfg = ProbeConfig(SessionConfig(enable_cpu_mem_arena=arena), name=name)
         return ProbeRecord(cfg, "x.png", True, repeats=2, latencies=(latency, latency),
-                           baseline=90 * MB, after=(90 + retained) * MB, peak=500 * MB)
+                           memory=MemoryFigures(90 * MB, 500 * MB, (90 + retained) * MB))
 
     saved = SweepResult((record("fast", True, 0.2, 300), record("lean", False, 0.3, 20)), "x.png", None, 2, 1, 1)
     at = app("pages/benchmark.py").run()

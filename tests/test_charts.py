@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import pytest
 
-from rembg_core import charts
+from rembg_core.dashboard import charts
 from rembg_core.measure.sampling import Mark, MemoryTrace, RssSampler, Sample
 from rembg_core.memory import MB
 
@@ -16,8 +16,8 @@ def make_trace(before=100, peak=400, after=250, stages=(("load", 0.0, 0.1), ("in
     marks = []
     for label, t0, t1 in stages:
         marks += [Mark(t0, label, "start"), Mark(t1, label, "end")]
-    return MemoryTrace(tuple(samples), tuple(sorted(marks, key=lambda m: m.t)), before * MB, after * MB, peak * MB,
-                       1.0, 0.005)
+    return MemoryTrace(before=before * MB, peak=peak * MB, after=after * MB, samples=tuple(samples),
+                       marks=tuple(sorted(marks, key=lambda m: m.t)), duration=1.0, interval=0.005)
 
 
 def names(fig: go.Figure) -> list[str]:

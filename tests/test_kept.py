@@ -10,7 +10,8 @@ import pytest
 from conftest import png_bytes, subject_image
 from PIL import Image
 
-from rembg_core import RemoveOptions, kept
+from rembg_core import RemoveOptions
+from rembg_core.dashboard import kept
 from rembg_core.pipeline import remove
 
 pytestmark = pytest.mark.model

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rembg_core.lab.runs import LabRun, measured_effect, same_conditions
-from rembg_core.memory import MB
+from rembg_core.dashboard.runs import LabRun, measured_effect, same_conditions
+from rembg_core.memory import MB, MemoryFigures
 from rembg_core.session import SessionConfig
 
 ON, OFF = SessionConfig(), SessionConfig(enable_cpu_mem_arena=False)
@@ -12,7 +12,7 @@ ON, OFF = SessionConfig(), SessionConfig(enable_cpu_mem_arena=False)
 def run(n: int, config: SessionConfig, image: str = "apple", max_size: int | None = None, repeats: int = 3,
         mode: str = "isolated") -> LabRun:
     return LabRun(n, mode, f"{image}.png", f"id:{image}", config, max_size, repeats, (0.2, 0.3, 0.25),
-                  100 * MB, 400 * MB, 300 * MB)
+                  MemoryFigures(100 * MB, 400 * MB, 300 * MB))
 
 
 def test_a_fair_pair_is_compared_with_its_conditions_named():

@@ -19,7 +19,7 @@ from rembg_core.measure.configs import ProbeConfig, config_set
 from rembg_core.measure.records import SCHEMA, ProbeRecord
 from rembg_core.measure.runner import child_reason, run_idle_probe, run_isolated
 from rembg_core.measure.sweep import SweepResult, sweep
-from rembg_core.memory import MB
+from rembg_core.memory import MB, MemoryFigures
 from rembg_core.session import SessionConfig
 
 ARENA_OFF = ProbeConfig(SessionConfig(enable_cpu_mem_arena=False))
@@ -38,8 +38,9 @@ def test_run_isolated_returns_a_full_record(tiny_image):
     record = run_isolated(SessionConfig(), tiny_image, repeats=2, warmups=2)
     assert record.ok, record.reason
     assert len(record.latencies) == 2 and record.median_latency > 0
-    assert record.peak >= record.after > record.baseline > record.start_rss > 0
-    assert record.retained == record.after - record.baseline
+    m = record.memory
+    assert m.peak >= m.after > m.before > record.start_rss > 0
+    assert record.to_dict()["baseline"] == m.before and record.to_dict()["retained"] == m.after - m.before
     assert {"load", "preprocess", "inference", "postprocess", "compose", "total"} <= set(record.stages)
     assert record.meta["onnxruntime"] and record.meta["numpy"] and record.meta["pillow"]
     assert record.meta["image_size"] == [160, 120] and record.meta["cpu_count"] >= 1
@@ -124,8 +125,8 @@ def test_median_interval_is_the_order_statistic_interval(n, low_rank, coverage):
 
 
 def _record(name, latencies, retained, peak):
-    return ProbeRecord(ProbeConfig(name=name), "x.png", True, latencies=tuple(latencies), baseline=100 * MB,
-                       after=100 * MB + retained * MB, peak=100 * MB + peak * MB)
+    return ProbeRecord(ProbeConfig(name=name), "x.png", True, latencies=tuple(latencies),
+                       memory=MemoryFigures(100 * MB, 100 * MB + peak * MB, 100 * MB + retained * MB))
 
 
 def test_pareto_and_a_clear_speed_win():

@@ -79,7 +79,7 @@ def test_trace_arithmetic():
     assert t.retained == 50
     assert t.growth == 200
     assert t.release_ratio == pytest.approx(0.75)
-    flat = MemoryTrace((Sample(0, 100),), (), before=100, after=90, peak=100, duration=0.1, interval=0.005)
+    flat = MemoryTrace(samples=(Sample(0, 100),), marks=(), before=100, after=90, peak=100, duration=0.1, interval=0.005)
     assert flat.release_ratio is None  # peak == before: nothing to release
     assert flat.retained == -10
 

@@ -21,5 +21,5 @@ def test_isolated_peak_is_not_inherited_from_a_big_parent(model_path, tmp_path):
     del ballast
     assert record.ok, record.reason
     # Linux carries ru_maxrss across fork+exec: read naively, the child would "peak" above 1.5 GB.
-    assert record.peak < 1024 * MB
-    assert record.peak >= record.trace.peak - 1 * MB
+    assert record.memory.peak < 1024 * MB
+    assert record.memory.peak >= record.trace.peak - 1 * MB

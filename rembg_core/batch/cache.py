@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_bytes
+from ..limits import LIMITS
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"RBLC1\n"  # Rembg Lab cache, layout 1
 SUFFIX = ".entry"
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_BYTES = LIMITS.cache_max_mb * 1024 * 1024
 _HEAD = struct.Struct(">I")  # length of the JSON header that follows
 
 

@@ -302,7 +302,7 @@ def _pipelined(engine: _Engine, works: Iterator[_Work], max_in_flight: int) -> G
     finally:
         stop.set()
         for t in threads:
-            t.join(timeout=5)
+            t.join()  # each stage checks `stop` between items, so this waits for one item at most
 
 
 # Public names for other engines over the same per-item work (rembg_core.distributed runs the

@@ -19,10 +19,10 @@ import time
 from functools import partial
 from pathlib import Path
 
-from ..measure.child import _maxrss, metadata, serve
+from ..measure.child import metadata, serve
 from ..measure.configs import ProbeConfig
 from ..measure.sampling import RssSampler
-from ..memory import rss
+from ..memory import MemoryFigures, peak_rss, rss
 
 WARM = 2  # images before accumulation is judged: the memory pattern allocates on the second run
 
@@ -71,7 +71,8 @@ def sessions(spec: dict) -> dict:
         w.join()
     after = rss()
     trace = sampler.stop()
-    return {"before": before, "after": after, "peak": max(_maxrss(), trace.peak), "latencies": latencies,
+    figures = MemoryFigures(before, max(peak_rss(), trace.peak), after)
+    return {**figures.to_dict(), "latencies": latencies,
             "startup": startup, "sessions_loaded": loads[0], "meta": metadata(config, None)}
 
 
@@ -100,7 +101,7 @@ def stream(spec: dict) -> dict:
         if variant == "stream+gc":
             gc.collect()
         after_each.append(rss())
-    return {"before": before, "after_each": after_each, "peak": _maxrss(), "image_size": list(size or ()),
+    return {"before": before, "after_each": after_each, "peak": peak_rss(), "image_size": list(size or ()),
             "item_bytes": 4 * size[0] * size[1] if size else 0, "meta": metadata(config, size)}
 
 
@@ -129,7 +130,7 @@ def pillow(spec: dict) -> dict:
         after_each.append(rss())
         fds_each.append(_open_fds())
     return {"before": before, "fds_before": fds_before, "after_each": after_each, "fds_each": fds_each,
-            "peak": _maxrss(), "item_bytes": 4 * size[0] * size[1] if size else 0,
+            "peak": peak_rss(), "item_bytes": 4 * size[0] * size[1] if size else 0,
             "meta": metadata(ProbeConfig(), size)}
 
 

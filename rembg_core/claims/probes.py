@@ -19,8 +19,9 @@ def probe_trial(kind: str, variant: str, config: SessionConfig, image: Path, *, 
     r = run_isolated(config, image, max_size=max_size, repeats=1, warmups=0, timeout=timeout)
     if not r.ok:
         return TrialRecord(kind, variant, round, False, r.reason, image.name)
-    values = {"baseline": r.baseline, "peak": r.peak, "after": r.after, "retained": r.retained,
-              "growth": r.growth, "release_ratio": r.release_ratio, "latency": r.median_latency,
+    values = {"baseline": r.memory.before, "peak": r.memory.peak, "after": r.memory.after,
+              "retained": r.memory.retained, "growth": r.memory.growth, "release_ratio": r.memory.release_ratio,
+              "latency": r.median_latency,
               "image_size": r.meta.get("image_size"), "max_size": max_size}
     return TrialRecord(kind, variant, round, True, "", image.name, values, r.meta)
 

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
           f"{args.repeats} measured image(s)", file=sys.stderr)
 
     def progress(done: int, total: int, r: ProbeRecord) -> None:
-        status = (f"{r.median_latency:.3f} s, peak {r.peak / MB:.0f} MB, retained {r.retained / MB:.0f} MB"
+        status = (f"{r.median_latency:.3f} s, peak {r.memory.peak / MB:.0f} MB, retained {r.memory.retained / MB:.0f} MB"
                   if r.ok and r.median_latency is not None else f"failed: {r.reason}")
         print(f"[{done}/{total}] {r.config.name}: {status}", file=sys.stderr, flush=True)
 

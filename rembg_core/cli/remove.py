@@ -15,12 +15,13 @@ from pathlib import Path
 
 from ..atomic import atomic_write_bytes
 from ..batch import BatchLimitError, ItemResult, ResultCache, collect, run_batch, zip_writer
-from ..distributed import cli as distributed_cli
 from ..errors import ImageLoadError, ModelError
+from ..limits import LIMITS
 from ..memory import MB
 from ..options import RemoveOptions
 from ..pipeline import encode_result, remove
 from ..session import SessionConfig
+from . import remove_ray
 from .common import (
     ExitCode,
     add_session_flags,
@@ -48,17 +49,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", action="store_true", help="trim to the subject")
     p.add_argument("--format", choices=("png", "webp"), default=None)
     p.add_argument("--cache", metavar="DIR", default=None, help="reuse results stored in DIR (batch only)")
-    p.add_argument("--cache-max-mb", type=positive_int, default=512, metavar="MB", help="cache size cap")
+    p.add_argument("--cache-max-mb", type=positive_int, default=LIMITS.cache_max_mb, metavar="MB",
+                   help="cache size cap (default: REMBG_LAB_CACHE_MAX_MB)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress line on stderr (default: when stderr is a terminal)")
-    distributed_cli.add_arguments(p)  # --engine ray and its flags
+    remove_ray.add_arguments(p)  # --engine ray and its flags
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.engine == "ray":
-        return distributed_cli.run(args)
     config = session_config(args)
+    if args.engine == "ray":
+        return remove_ray.run(args, config, remove_options(args, args.format or "png"))
     out = Path(args.output)
     single_file = (len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
                    and not is_zip(args.inputs[0]) and not is_zip(out)

@@ -5,81 +5,115 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..allocator import AllocatorChoice, AllocatorError
 from ..server.config import ServerConfig
+from ..server.launcher import GunicornSettings
 from .common import ExitCode, add_session_flags, error, non_negative_int, positive_int, session_config
 
-# With glibc's sliding threshold, the big image arrays of a request land in the heap of whichever
-# pool thread ran it and stay there after free: measured, a burst of six 8 MP requests admitted two
-# at a time grew the worker by 286 MB against a 250 MB budget; with a fixed 128 KB threshold they are
-# mapped and unmapped per request and the growth stays within the budget (tests/test_serve_pipeline.py).
-GLIBC_MMAP_THRESHOLD = 131072
 REEXEC_ENV = "REMBG_LAB_SERVE_ALLOCATOR"  # set on the re-executed server: its allocator is already in place
+
+CONFIG, SETTINGS = ServerConfig(), GunicornSettings()  # every default below is read from these
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    d = ServerConfig  # defaults live on the dataclass
     p = subparsers.add_parser("serve", help="run the HTTP service (gunicorn + uvicorn workers)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7000)
-    p.add_argument("--workers", type=positive_int, default=1)
-    p.add_argument("--preload", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--host", default=SETTINGS.host)
+    p.add_argument("--port", type=int, default=SETTINGS.port)
+    p.add_argument("--workers", type=positive_int, default=SETTINGS.workers)
+    p.add_argument("--preload", action=argparse.BooleanOptionalAction, default=SETTINGS.preload,
                    help="verify and load the model in the master before forking workers (default: on)")
     add_session_flags(p)
-    p.add_argument("--max-size", type=positive_int, default=1600, help="longest side fed to the model")
-    p.add_argument("--max-inflight", type=non_negative_int, default=d.max_inflight, metavar="C",
+    p.add_argument("--max-size", type=positive_int, default=CONFIG.max_size, help="longest side fed to the model")
+    p.add_argument("--max-inflight", type=non_negative_int, default=CONFIG.max_inflight, metavar="C",
                    help="runs inside the model at once per worker (the run gate; 0: the worker's share of cores)")
-    p.add_argument("--max-queue", type=non_negative_int, default=d.max_queue, metavar="Q",
+    p.add_argument("--max-queue", type=non_negative_int, default=CONFIG.max_queue, metavar="Q",
                    help="requests waiting per worker; more get 503")
-    p.add_argument("--pipeline-threads", type=non_negative_int, default=d.pipeline_threads,
+    p.add_argument("--pipeline-threads", type=non_negative_int, default=CONFIG.pipeline_threads,
                    help="decode/encode threads per worker beside the C model runs")
-    p.add_argument("--memory-budget-mb", type=positive_int, default=d.memory_budget_mb,
+    p.add_argument("--memory-budget-mb", type=positive_int, default=CONFIG.memory_budget_mb,
                    help="per worker: estimated working memory of requests in process (more waits or gets 503)")
-    p.add_argument("--deadline", type=float, default=d.deadline_seconds, metavar="SECONDS",
+    p.add_argument("--deadline", type=float, default=CONFIG.deadline_seconds, metavar="SECONDS",
                    help="a request that cannot start within this gets 503 (clients may ask less: X-Deadline-Ms)")
-    p.add_argument("--allocator", choices=("glibc", "jemalloc", "mimalloc"), default="glibc",
+    p.add_argument("--allocator", choices=("glibc", "jemalloc", "mimalloc"), default=CONFIG.allocator.name,
                    help="malloc for the server processes (jemalloc/mimalloc preloaded from Debian's packages)")
-    p.add_argument("--malloc-mmap-threshold", type=non_negative_int, default=None, metavar="BYTES",
-                   help=f"glibc: blocks this large go to mmap and return to the system when freed (default "
-                        f"{GLIBC_MMAP_THRESHOLD}, so a worker's RSS follows its live memory; 0: glibc's own sliding threshold)")
-    p.add_argument("--malloc-arena-max", type=positive_int, default=None, metavar="N",
+    p.add_argument("--malloc-mmap-threshold", type=non_negative_int, default=CONFIG.allocator.mmap_threshold,
+                   metavar="BYTES", help="glibc: blocks this large go to mmap and return to the system when freed "
+                   "(default %(default)s, so a worker's RSS follows its live memory; 0: glibc's own sliding threshold)")
+    p.add_argument("--malloc-arena-max", type=positive_int, default=CONFIG.allocator.arena_max, metavar="N",
                    help="glibc: at most N malloc arenas")
     p.add_argument("--max-upload-mb", type=positive_int, default=None, help="upload cap (default: REMBG_LAB_MAX_UPLOAD_MB)")
-    p.add_argument("--idle-seconds", type=float, default=60.0, help="drop the session after this long idle")
-    p.add_argument("--max-requests", type=int, default=0, help="replace a worker after this many requests (0: never)")
-    p.add_argument("--graceful-timeout", type=positive_int, default=30, help="seconds SIGTERM waits for in-flight work")
-    p.add_argument("--head-timeout", type=float, default=10.0, metavar="S",
+    p.add_argument("--idle-seconds", type=float, default=CONFIG.idle_seconds, help="drop the session after this long idle")
+    p.add_argument("--max-requests", type=int, default=SETTINGS.max_requests,
+                   help="replace a worker after this many requests (0: never)")
+    p.add_argument("--graceful-timeout", type=positive_int, default=SETTINGS.graceful_timeout,
+                   help="seconds SIGTERM waits for in-flight work")
+    p.add_argument("--head-timeout", type=float, default=SETTINGS.head_timeout, metavar="S",
                    help="close a connection whose request line and headers take longer (408)")
-    p.add_argument("--body-timeout", type=float, default=15.0, metavar="S",
+    p.add_argument("--body-timeout", type=float, default=CONFIG.body_idle_timeout, metavar="S",
                    help="408 when a request body sends nothing for this long (it holds no admission slot meanwhile)")
-    p.add_argument("--keep-alive", type=positive_int, default=5, metavar="S", help="close idle keep-alive connections")
+    p.add_argument("--keep-alive", type=positive_int, default=SETTINGS.keepalive, metavar="S",
+                   help="close idle keep-alive connections")
     p.add_argument("--exit-with", type=int, default=None, help=argparse.SUPPRESS)  # parent pid to watch
-    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", default=SETTINGS.loglevel, choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
     return p
 
 
+def serve_args(config: ServerConfig, settings: GunicornSettings) -> list[str]:
+    """The `serve` flags that make this parser build exactly `config` and `settings` (the address
+    aside: whoever starts the process picks it). The Serving Lab starts its servers with these."""
+    if config.max_size is None:
+        raise ValueError("serve has no flag for an uncapped max_size")
+    s = config.session
+    args = ["--workers", str(settings.workers), "--preload" if settings.preload else "--no-preload",
+            "--model", s.model, "--arena" if s.enable_cpu_mem_arena else "--no-arena",
+            "--mem-pattern" if s.enable_mem_pattern else "--no-mem-pattern",
+            *(["--arena-shrinkage"] if s.arena_shrinkage else []), "--threads", str(s.intra_op_num_threads),
+            "--max-inflight", str(config.max_inflight), "--max-queue", str(config.max_queue),
+            "--idle-seconds", repr(config.idle_seconds), "--max-requests", str(settings.max_requests),
+            "--graceful-timeout", str(settings.graceful_timeout), "--log-level", settings.loglevel,
+            "--max-size", str(config.max_size), "--pipeline-threads", str(config.pipeline_threads),
+            "--memory-budget-mb", str(config.memory_budget_mb), "--deadline", repr(config.deadline_seconds),
+            "--allocator", config.allocator.name, "--head-timeout", repr(settings.head_timeout),
+            "--body-timeout", repr(config.body_idle_timeout), "--keep-alive", str(settings.keepalive)]
+    if config.allocator.name == "glibc":  # 0: glibc's sliding threshold, not the service's default
+        args += ["--malloc-mmap-threshold", str(config.allocator.mmap_threshold or 0)]
+    if config.allocator.arena_max is not None:
+        args += ["--malloc-arena-max", str(config.allocator.arena_max)]
+    if config.max_upload_bytes != CONFIG.max_upload_bytes:
+        args += ["--max-upload-mb", str(-(-config.max_upload_bytes // (1024 * 1024)))]
+    return args
+
+
+def configs(args: argparse.Namespace) -> tuple[ServerConfig, GunicornSettings]:
+    """What the parsed flags ask for (C and threads not yet resolved); raises ValueError for values the
+    dataclasses refuse."""
+    threshold = args.malloc_mmap_threshold
+    if args.allocator != "glibc" and threshold == CONFIG.allocator.mmap_threshold:
+        threshold = None  # the default tunes glibc only
+    choice = AllocatorChoice(args.allocator, arena_max=args.malloc_arena_max, mmap_threshold=threshold or None)
+    extra = {"max_upload_bytes": args.max_upload_mb * 1024 * 1024} if args.max_upload_mb else {}
+    config = ServerConfig(session=session_config(args), max_size=args.max_size, max_inflight=args.max_inflight,
+                          max_queue=args.max_queue, idle_seconds=args.idle_seconds, workers=args.workers,
+                          pipeline_threads=args.pipeline_threads, memory_budget_mb=args.memory_budget_mb,
+                          deadline_seconds=args.deadline, allocator=choice, body_idle_timeout=args.body_timeout,
+                          **extra)
+    settings = GunicornSettings(host=args.host, port=args.port, workers=args.workers, preload=args.preload,
+                                max_requests=args.max_requests,
+                                max_requests_jitter=args.max_requests // 10 if args.max_requests else 0,
+                                graceful_timeout=args.graceful_timeout, loglevel=args.log_level,
+                                keepalive=args.keep_alive, head_timeout=args.head_timeout)
+    return config, settings
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..allocator import AllocatorChoice, AllocatorError
-    from ..server.config import ServerConfig
-    from ..server.launcher import GunicornSettings, serve
+    from ..server.launcher import serve
 
     try:
-        threshold = args.malloc_mmap_threshold
-        if threshold is None:
-            threshold = GLIBC_MMAP_THRESHOLD if args.allocator == "glibc" else 0
-        choice = AllocatorChoice(args.allocator, arena_max=args.malloc_arena_max, mmap_threshold=threshold or None)
+        config, settings = configs(args)
+        config = config.resolved()
+        choice = config.allocator
         child_env = choice.child_env()  # AllocatorError (one line) when the library is not installed
-        extra = {"max_upload_bytes": args.max_upload_mb * 1024 * 1024} if args.max_upload_mb else {}
-        config = ServerConfig(session=session_config(args), max_size=args.max_size, max_inflight=args.max_inflight,
-                              max_queue=args.max_queue, idle_seconds=args.idle_seconds, workers=args.workers,
-                              pipeline_threads=args.pipeline_threads, memory_budget_mb=args.memory_budget_mb,
-                              deadline_seconds=args.deadline, allocator=choice, body_idle_timeout=args.body_timeout,
-                              **extra).resolved()
-        settings = GunicornSettings(host=args.host, port=args.port, workers=args.workers, preload=args.preload,
-                                    max_requests=args.max_requests,
-                                    max_requests_jitter=args.max_requests // 10 if args.max_requests else 0,
-                                    graceful_timeout=args.graceful_timeout, loglevel=args.log_level,
-                                    keepalive=args.keep_alive, head_timeout=args.head_timeout)
     except (ValueError, AllocatorError) as exc:
         error("serve", exc)
         return ExitCode.USAGE

@@ -191,7 +191,8 @@ def _settle(r: dict, source: Source, names: OutputNames, previous: Previous, out
     try:
         atomic_write_bytes(out / name, data)
     except OSError as exc:
-        return ManifestRow(status="error", reason=f"cannot write {name}: {exc.strerror or exc}", **base)
+        return ManifestRow(status="error", reason=f"cannot write {name}: {exc.strerror or exc}", unwritable=True,
+                           **base)
     return ManifestRow(status="ok", output=name, out_bytes=len(data), **meta, **base)
 
 

@@ -26,6 +26,7 @@ class ManifestRow:
     input: str  # as the serial batch names it: the path given, or "archive.zip:member.png"
     status: str  # "ok" or "error"
     reason: str = ""  # one line, when status is "error"
+    unwritable: bool = False  # the error was writing the output, not the input (the CLI's exit code tells them apart)
     output: str = ""  # relative to OUT, when ok
     key: str = ""  # the result cache's key: sha256(input) + options + model checksum ("" if unread)
     run: int = 1  # which run of this job produced the row (a resumed row keeps its first run)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..batch import BatchItem, BatchLimits, RemoveOptions
-from ..batch.cache import ResultCache, cache_key
+from ..batch.cache import DEFAULT_MAX_BYTES, ResultCache, cache_key
 from ..batch.engine import Engine, Work, failure_reason
+from ..memory import peak_rss
 from ..session import SessionConfig, get_session
 from .sources import Source, read_source
 
@@ -26,11 +26,6 @@ from .sources import Source, read_source
 RESULT_COLUMNS = ("index", "status", "reason", "key", "data", "cached", "seconds", "timings", "width", "height",
                   "in_bytes", "worker", "peak_rss")
 DONE = "done"  # finished by an earlier run: no work, no bytes
-
-
-def peak_rss() -> int:
-    """This process's peak resident memory so far, bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _worker_label() -> str:
@@ -48,7 +43,7 @@ class RemoveUDF:
 
     def __init__(self, config: SessionConfig, options: RemoveOptions, limits: BatchLimits = BatchLimits(),
                  done_keys: frozenset[str] = frozenset(), cache_dir: str | None = None,
-                 cache_max_bytes: int = 512 * 1024 * 1024) -> None:
+                 cache_max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         session = get_session(config)  # ModelError here fails the actor, and so the job, before any item
         cache = ResultCache(cache_dir, cache_max_bytes) if cache_dir else None
         self.engine = Engine(session, options, cache, limits, gauge=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,33 +80,33 @@ class ConfigSummary:
             return None
         return (max(xs) - min(xs)) / statistics.median(xs)
 
-    def _median(self, attr: str) -> float:
-        values = [getattr(r, attr) for r in self.ok_records]
+    def _median(self, value: Callable[[ProbeRecord], float]) -> float:
+        values = [value(r) for r in self.ok_records]
         return float(statistics.median(values)) if values else 0.0
 
     @property
     def retained(self) -> float:
-        return self._median("retained")
+        return self._median(lambda r: r.memory.retained)
 
     @property
     def peak(self) -> float:
-        return self._median("peak")
+        return self._median(lambda r: r.memory.peak)
 
     @property
     def baseline(self) -> float:
-        return self._median("baseline")
+        return self._median(lambda r: r.memory.before)
 
     @property
     def after(self) -> float:
-        return self._median("after")
+        return self._median(lambda r: r.memory.after)
 
     @property
     def after_trim(self) -> float:
-        return self._median("after_trim")
+        return self._median(lambda r: r.after_trim)
 
     @property
     def release_ratio(self) -> float | None:
-        values = [r.release_ratio for r in self.ok_records if r.release_ratio is not None]
+        values = [r.memory.release_ratio for r in self.ok_records if r.memory.release_ratio is not None]
         return statistics.median(values) if values else None
 
 

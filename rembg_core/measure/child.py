@@ -15,7 +15,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -99,18 +98,9 @@ def _fault(fd: int) -> None:
         sys.exit(0)
 
 
-def _maxrss() -> int:
-    """This process's peak RSS. VmHWM first: Linux carries ru_maxrss across fork+exec, so a child of
-    a big parent (the Streamlit server, ~800 MB) would report the parent's size as its own peak."""
-    from ..memory import read_hwm
-
-    hwm = read_hwm()
-    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-
-
 def measure(spec: dict) -> dict:
     """Session load, warm-ups, measured repeats; RSS sampled throughout."""
-    from ..memory import rss, trim
+    from ..memory import peak_rss, rss, trim
     from ..options import RemoveOptions
     from ..pipeline import remove
     from .sampling import RssSampler
@@ -141,7 +131,7 @@ def measure(spec: dict) -> dict:
     stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]} if runs else {}
     return {
         "start_rss": start_rss, "baseline": baseline, "after": after, "after_trim": after_trim,
-        "peak": max(_maxrss(), trace.peak), "sampled_peak": trace.peak,
+        "peak": max(peak_rss(), trace.peak), "sampled_peak": trace.peak,
         "latencies": latencies, "stages": stages, "load_seconds": session.load_seconds,
         "trace": trace.to_dict(), "meta": metadata(config, image_size),
     }
@@ -153,7 +143,7 @@ def measure_idle(spec: dict) -> dict:
     Shows the policy keeps arena speed in the burst and gives the arena back when idle.
     """
     from ..idle import IdleReleaser
-    from ..memory import rss
+    from ..memory import peak_rss, rss
     from ..options import RemoveOptions
     from ..pipeline import remove
     from .sampling import RssSampler
@@ -188,7 +178,7 @@ def measure_idle(spec: dict) -> dict:
             del session
     trace = sampler.stop()
     return {
-        "baseline": baseline, "busy_rss": busy_rss, "idle_rss": idle_rss, "peak": _maxrss(),
+        "baseline": baseline, "busy_rss": busy_rss, "idle_rss": idle_rss, "peak": peak_rss(),
         "latencies": latencies, "first_after_idle": first_after_idle, "releases": released,
         "idle_after": idle_after, "idle_wait": idle_wait,
         "trace": trace.to_dict(), "meta": metadata(config, None),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from ..memory import release_ratio
+from ..memory import MemoryFigures
 from .configs import ProbeConfig
 from .sampling import MemoryTrace
 
@@ -13,13 +13,24 @@ SCHEMA = "rembg-lab/bench/2"
 SPREAD_WARN = 0.10  # (max - min) / median of the repeats
 
 
+def _flat(memory: MemoryFigures) -> dict:
+    """A record's figures as saved: the before reading is called "baseline" (RSS with the model loaded)."""
+    d = memory.to_dict()
+    d["baseline"] = d.pop("before")
+    return d
+
+
+def _figures(d: dict) -> MemoryFigures:
+    return MemoryFigures(int(d.get("baseline", 0)), int(d.get("peak", 0)), int(d.get("after", 0)))
+
+
 @dataclass(frozen=True)
 class ProbeRecord:
     """One configuration measured in one fresh child process.
 
-    RSS figures are bytes. `baseline` is RSS after the session loaded and before any image;
-    `after` is RSS after the last repeat; `peak` is the kernel's high-water mark of the child (VmHWM,
-    exact; ru_maxrss only where /proc is missing, since Linux carries it across fork+exec).
+    RSS figures are bytes. `memory.before` (saved as "baseline") is RSS after the session loaded and
+    before any image; `memory.after` is RSS after the last repeat; `memory.peak` is the kernel's
+    high-water mark of the child (memory.peak_rss).
     """
 
     config: ProbeConfig
@@ -32,10 +43,8 @@ class ProbeRecord:
     latencies: tuple[float, ...] = ()  # seconds, bytes in → RGBA image out, per measured repeat
     stages: dict[str, float] = field(default_factory=dict, compare=False)  # median seconds per stage
     start_rss: int = 0  # after imports, before the session
-    baseline: int = 0
-    after: int = 0
+    memory: MemoryFigures = MemoryFigures(0, 0, 0)
     after_trim: int = 0  # after gc + malloc_trim: what the process could give back without dropping the session
-    peak: int = 0
     load_seconds: float = 0.0
     wall: float = 0.0  # the child's whole life, seconds
     returncode: int | None = None
@@ -53,29 +62,13 @@ class ProbeRecord:
             return None
         return (max(self.latencies) - min(self.latencies)) / statistics.median(self.latencies)
 
-    @property
-    def retained(self) -> int:
-        """after − baseline: what the runs left resident (the arena, mostly)."""
-        return self.after - self.baseline
-
-    @property
-    def growth(self) -> int:
-        """peak − baseline."""
-        return self.peak - self.baseline
-
-    @property
-    def release_ratio(self) -> float | None:
-        return release_ratio(self.baseline, self.peak, self.after)
-
     def to_dict(self) -> dict:
         return {
             "config": self.config.to_dict(), "image": self.image, "ok": self.ok, "reason": self.reason,
             "max_size": self.max_size, "repeats": self.repeats, "warmups": self.warmups,
             "latencies": list(self.latencies), "median_latency": self.median_latency, "spread": self.spread,
-            "stages": dict(self.stages), "start_rss": self.start_rss, "baseline": self.baseline,
-            "after": self.after, "after_trim": self.after_trim, "peak": self.peak,
-            "retained": self.retained, "growth": self.growth, "release_ratio": self.release_ratio,
-            "load_seconds": self.load_seconds, "wall": self.wall, "returncode": self.returncode,
+            "stages": dict(self.stages), "start_rss": self.start_rss, **_flat(self.memory),
+            "after_trim": self.after_trim, "load_seconds": self.load_seconds, "wall": self.wall, "returncode": self.returncode,
             "trace": self.trace.to_dict() if self.trace else None, "meta": self.meta,
         }
 
@@ -86,8 +79,7 @@ class ProbeRecord:
             reason=d.get("reason", ""), max_size=d.get("max_size"), repeats=int(d.get("repeats", 0)),
             warmups=int(d.get("warmups", 0)), latencies=tuple(d.get("latencies", ())),
             stages=dict(d.get("stages") or {}), start_rss=int(d.get("start_rss", 0)),
-            baseline=int(d.get("baseline", 0)), after=int(d.get("after", 0)),
-            after_trim=int(d.get("after_trim", 0)), peak=int(d.get("peak", 0)),
+            memory=_figures(d), after_trim=int(d.get("after_trim", 0)),
             load_seconds=float(d.get("load_seconds", 0.0)), wall=float(d.get("wall", 0.0)),
             returncode=d.get("returncode"),
             trace=MemoryTrace.from_dict(d["trace"]) if d.get("trace") else None, meta=dict(d.get("meta") or {}),

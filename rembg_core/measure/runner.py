@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..memory import MemoryFigures
 from ..session import SessionConfig
 from .configs import ProbeConfig, probe_config
 from .records import IdleRecord, ProbeRecord
@@ -129,7 +130,7 @@ def run_isolated(config: ProbeConfig | SessionConfig, image_path: str | os.PathL
     try:
         return ProbeRecord(
             ok=True, latencies=tuple(p["latencies"]), stages=p["stages"], start_rss=p["start_rss"],
-            baseline=p["baseline"], after=p["after"], after_trim=p["after_trim"], peak=p["peak"],
+            memory=MemoryFigures(p["baseline"], p["peak"], p["after"]), after_trim=p["after_trim"],
             load_seconds=p["load_seconds"], trace=MemoryTrace.from_dict(p["trace"]), meta=p["meta"], **common)
     except (KeyError, TypeError, ValueError) as exc:
         return ProbeRecord(ok=False, reason=f"the child's result lacks {exc}", **common)

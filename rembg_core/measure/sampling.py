@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from ..memory import read_hwm, release_ratio, reset_peak
+from ..memory import MemoryFigures, read_hwm, reset_peak
 
 # --- sampling -----------------------------------------------------------------
 # A background thread reads RSS every few milliseconds while code runs; stage marks line the
@@ -36,8 +36,9 @@ class Mark:
 
 
 @dataclass(frozen=True)
-class MemoryTrace:
-    """What RSS did over one measured stretch of code.
+class MemoryTrace(MemoryFigures):
+    """What RSS did over one measured stretch of code: its before / peak / after (MemoryFigures, whose
+    retained, growth and release ratio it inherits) and the timeline behind them.
 
     `peak` is the highest RSS seen: the sampled maximum, raised to the kernel's high-water mark
     (VmHWM) when that could be reset at the start, so a spike between two samples still counts.
@@ -45,27 +46,10 @@ class MemoryTrace:
 
     samples: tuple[Sample, ...]
     marks: tuple[Mark, ...]
-    before: int
-    after: int
-    peak: int
     duration: float
     interval: float
     exact_peak: bool = False  # peak includes the kernel high-water mark (not just samples)
     py_heap_peak: int | None = None  # tracemalloc's peak over the stretch, when python_heap=True
-
-    @property
-    def retained(self) -> int:
-        """after − before: what the stretch left behind (negative when it freed more than it took)."""
-        return self.after - self.before
-
-    @property
-    def growth(self) -> int:
-        """peak − before: how far RSS rose above where it started."""
-        return self.peak - self.before
-
-    @property
-    def release_ratio(self) -> float | None:
-        return release_ratio(self.before, self.peak, self.after)
 
     @property
     def native_peak(self) -> int | None:
@@ -103,8 +87,7 @@ class MemoryTrace:
 
     def to_dict(self) -> dict:
         return {
-            "before": self.before, "after": self.after, "peak": self.peak,
-            "retained": self.retained, "growth": self.growth, "release_ratio": self.release_ratio,
+            **MemoryFigures.to_dict(self),
             "duration": self.duration, "interval": self.interval, "exact_peak": self.exact_peak,
             "py_heap_peak": self.py_heap_peak,
             "samples": [[s.t, s.rss] if s.py_heap is None else [s.t, s.rss, s.py_heap] for s in self.samples],
@@ -190,8 +173,9 @@ class RssSampler:
         hwm = read_hwm() if self._hwm_reset else None
         if hwm is not None:
             peak = max(peak, hwm)
-        self._trace = MemoryTrace(samples, marks, self._before, after, peak, t_end, self.interval,
-                                  exact_peak=hwm is not None, py_heap_peak=py_peak)
+        self._trace = MemoryTrace(before=self._before, peak=peak, after=after, samples=samples, marks=marks,
+                                  duration=t_end, interval=self.interval, exact_peak=hwm is not None,
+                                  py_heap_peak=py_peak)
         return self._trace
 
     def __enter__(self) -> RssSampler:

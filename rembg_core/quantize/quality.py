@@ -17,6 +17,8 @@ from ..models import get_spec
 from ..pipeline import predict_mask
 from ..session import ModelSession, SessionConfig, get_session
 
+GetSession = Callable[[SessionConfig], ModelSession]
+
 GATE_MEAN_IOU = 0.98
 GATE_WORST_IOU = 0.95
 GATE_MEAN_ABS_DELTA = 1.0  # alpha levels (of 255)
@@ -98,11 +100,13 @@ def difference_image(reference: Image.Image, candidate: Image.Image, gain: float
 
 def measure(photos: Sequence[tuple[str, Callable[[], Image.Image]]], *, reference: str = "u2netp",
             candidate: str = "u2netp-int8", threads: int = 0,
-            progress: Callable[[int, int, str], None] | None = None) -> QualityReport:
-    """Compare `candidate` against `reference` on `photos` ((name, loader) pairs)."""
+            progress: Callable[[int, int, str], None] | None = None,
+            get: GetSession = get_session) -> QualityReport:
+    """Compare `candidate` against `reference` on `photos` ((name, loader) pairs). Sessions come from
+    `get`: the process's one cache by default; a caller with an idle policy passes its `get`."""
     get_spec(candidate)
-    ref = get_session(SessionConfig(model=reference, intra_op_num_threads=threads))
-    cand = get_session(SessionConfig(model=candidate, intra_op_num_threads=threads))
+    ref = get(SessionConfig(model=reference, intra_op_num_threads=threads))
+    cand = get(SessionConfig(model=candidate, intra_op_num_threads=threads))
     rows = []
     for i, (name, load) in enumerate(photos):
         if progress:
@@ -136,9 +140,10 @@ def _file_loader(path: Path) -> Callable[[], Image.Image]:
 
 
 def side_by_side(rgb: Image.Image, *, reference: str = "u2netp", candidate: str = "u2netp-int8",
-                 threads: int = 0) -> tuple[Image.Image, Image.Image, Image.Image, PhotoQuality]:
+                 threads: int = 0, get: GetSession = get_session,
+                 ) -> tuple[Image.Image, Image.Image, Image.Image, PhotoQuality]:
     """The reference mask, the candidate mask, their amplified difference, and the figures for one photo."""
-    ref = get_session(SessionConfig(model=reference, intra_op_num_threads=threads))
-    cand = get_session(SessionConfig(model=candidate, intra_op_num_threads=threads))
+    ref = get(SessionConfig(model=reference, intra_op_num_threads=threads))
+    cand = get(SessionConfig(model=candidate, intra_op_num_threads=threads))
     a, b = masks(rgb, ref, cand)
     return a, b, difference_image(a, b), compare_masks("", a, b)

@@ -222,8 +222,11 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             return error(exc.status, str(exc), headers or None)
         except OptionError as exc:
             return error(422, str(exc))
-        except (ClientDisconnect, ClientGone):
-            metrics.CLIENT_GONE.inc()  # nobody reads this answer; the model did not run for it
+        except ClientDisconnect:
+            metrics.CLIENT_GONE.inc()  # nobody reads these answers; the model did not run for them
+            return error(400, "the client went away before the upload finished")
+        except ClientGone:
+            metrics.CLIENT_GONE.inc()
             return error(499, "the client went away before its turn; the model did not run")
         except ModelError as exc:
             metrics.SHED.labels("not_ready").inc()

@@ -10,6 +10,8 @@ from ..allocator import AllocatorChoice
 from ..limits import LIMITS
 from ..session import SessionConfig
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when imported: set it first
+
 # The per-request memory model the admission budget uses (benchmarks/serve_cost.py, docs/SERVING.md):
 # peak RSS growth of a plain removal + PNG encode measured 10.7 MB per megapixel after the cap
 # (single requests, 2-16 MP) and 9.3 per request in bursts of 6; the model rounds up. The ORT
@@ -36,7 +38,11 @@ class ServerConfig:
     pipeline_threads: int = 2  # decode/encode threads beside the C model runs (the bounded pool is C + this)
     memory_budget_mb: int = 512  # per worker: estimated working memory of the requests it processes at once
     deadline_seconds: float = 300.0  # a request that cannot start within this (or the client's smaller one) → 503
-    allocator: AllocatorChoice = field(default_factory=AllocatorChoice)  # what the workers were started with
+    # what the workers run. glibc's mmap threshold is fixed at 128 KB: with its sliding default, the big
+    # image arrays of a request stay in the heap of whichever pool thread ran it after free (measured:
+    # a burst of six 8 MP requests admitted two at a time grew a worker by 286 MB against a 250 MB
+    # budget); mapped and unmapped per request, the growth follows the admitted work.
+    allocator: AllocatorChoice = field(default_factory=lambda: AllocatorChoice(mmap_threshold=131072))
     body_idle_timeout: float = 15.0  # seconds without a body byte before 408 (a client that sent headers only)
     body_timeout: float = 120.0  # seconds for a whole request body
     body_budget_bytes: int = 0  # request bodies held at once per worker; 0: the memory budget, at least 2 uploads

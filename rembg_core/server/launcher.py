@@ -15,10 +15,8 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 
-from .config import ServerConfig
-from .worker import worker_class
+from .config import MULTIPROC_ENV, ServerConfig
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when imported: set it first
 log = logging.getLogger("gunicorn.error")
 
 
@@ -42,6 +40,8 @@ class GunicornSettings:
             raise ValueError("head_timeout and keepalive must be positive")
 
     def options(self) -> dict:
+        from .worker import worker_class  # uvicorn and h11: only when a server really starts
+
         return {
             "bind": f"{self.host}:{self.port}", "workers": self.workers,
             "worker_class": worker_class(self.head_timeout, self.max_head_bytes, self.graceful_timeout),

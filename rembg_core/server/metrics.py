@@ -16,7 +16,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from .launcher import MULTIPROC_ENV
+from .config import MULTIPROC_ENV
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
 

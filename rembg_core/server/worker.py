@@ -53,6 +53,7 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._protocol_error: h11.RemoteProtocolError | None = None
+        self._max_head = self.config.h11_max_incomplete_event_size or 16 * 1024
         parse = self.conn.next_event
 
         def next_event() -> Any:  # keep h11's exception: uvicorn drops it and sends a fixed text
@@ -71,6 +72,20 @@ class GuardedH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # h11 bounds a head only while it is incomplete; one that arrives whole in a single read
+        # would pass at any size up to the read size, so count it here too
+        if self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE:
+            buffered = len(self.conn.trailing_data[0])
+            end = data.find(b"\r\n\r\n")
+            if buffered + (end if end >= 0 else len(data)) > self._max_head:
+                self._cancel_head_timer()
+                self.transport.write(json_error_bytes(
+                    431, f"the request head is over {self._max_head // 1024} KB", b"Request Header Fields Too Large"))
+                self.transport.close()
+                return
+        super().data_received(data)
 
     def handle_events(self) -> None:
         super().handle_events()

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from .measure.sampling import MemoryTrace
-from .memory import MB
+from ..measure.sampling import MemoryTrace
+from ..memory import MB
 
 # One colour per pipeline stage, so bands read the same on every chart.
 STAGE_COLORS = {

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from ..charts import LAYOUT, SERIES_COLORS
-from .results import RequestSample
-from .tree import TreeSample
+from ..load.results import RequestSample
+from ..load.tree import TreeSample
+from .charts import LAYOUT, SERIES_COLORS
 
 MB = 1024 * 1024
 DASH = {"rss": "solid", "pss": "dash", "uss": "dot"}

@@ -10,42 +10,41 @@ from __future__ import annotations
 
 import atexit
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import allocator
+from ..cli.serve import serve_args
 from ..load import LoadResult, LoadRun, LoadSpec
 from ..load.tree import TreeSample, TreeSampler
-from ..session import SessionConfig
-from .process import ServerProcess, get_json
+from ..server.config import ServerConfig
+from ..server.launcher import GunicornSettings
+from ..server.process import ServerProcess, get_json
 
 
 @dataclass(frozen=True)
 class LabServer:
-    """What a lab server was started with."""
+    """What a lab server was started with: the service's own two settings types, so its defaults and
+    its flags (cli.serve.serve_args) are the service's."""
 
-    workers: int = 1
-    preload: bool = True
-    session: SessionConfig = SessionConfig()
-    max_size: int = 1600
-    max_inflight: int = 0  # C, runs in the model per worker; 0: the worker's share of cores
-    max_queue: int = 16
-    idle_seconds: float = 60.0
-    allocator: str = "glibc"
+    config: ServerConfig = field(default_factory=ServerConfig)
+    settings: GunicornSettings = field(default_factory=GunicornSettings)
+
+    @property
+    def workers(self) -> int:
+        return self.settings.workers
+
+    @property
+    def preload(self) -> bool:
+        return self.settings.preload
 
     def args(self) -> list[str]:
-        s = self.session
-        return ["--workers", str(self.workers), "--preload" if self.preload else "--no-preload",
-                "--model", s.model, "--arena" if s.enable_cpu_mem_arena else "--no-arena",
-                "--mem-pattern" if s.enable_mem_pattern else "--no-mem-pattern",
-                *(["--arena-shrinkage"] if s.arena_shrinkage else []), "--threads", str(s.intra_op_num_threads),
-                "--max-size", str(self.max_size), "--max-inflight", str(self.max_inflight),
-                "--max-queue", str(self.max_queue), "--idle-seconds", str(self.idle_seconds),
-                "--allocator", self.allocator]
+        return serve_args(self.config, self.settings)
 
     def label(self) -> str:
+        c = self.config
         return (f"{self.workers} worker{'s' if self.workers > 1 else ''}, preload {'on' if self.preload else 'off'}, "
-                f"{self.session.label().split(': ', 1)[-1]}, C={self.max_inflight or 'auto'} Q={self.max_queue}, "
-                f"max_size {self.max_size}, {self.allocator}")
+                f"{c.session.flags_label}, C={c.max_inflight or 'auto'} Q={c.max_queue}, "
+                f"max_size {c.max_size or 'no cap'}, {c.allocator.label}")
 
 
 @dataclass(frozen=True)
@@ -178,7 +177,7 @@ def preload_verdict(records: list[LabRecord]) -> str | None:
         return None
     on, off = latest[True], latest[False]
     on_pss, off_pss = on.peak_pss() or 0, off.peak_pss() or 1
-    same = (on.server.workers == off.server.workers and on.server.session == off.server.session
+    same = (on.server.workers == off.server.workers and on.server.config.session == off.server.config.session
             and on.result.concurrency == off.result.concurrency)
     MB = 1024 * 1024
     saved = off_pss - on_pss

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from . import preview
-from .imageio import encode, load_image
-from .options import RemoveOptions
-from .pipeline import RemovalResult, compose_result, encode_result
-from .session import SessionConfig
+from .. import preview
+from ..imageio import encode, load_image
+from ..options import RemoveOptions
+from ..pipeline import RemovalResult, compose_result, encode_result
+from ..session import SessionConfig
 
 PREVIEW_SIDE = 1100  # px: what the browser gets; downloads are full size
 

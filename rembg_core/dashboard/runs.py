@@ -17,7 +17,7 @@ from typing import Literal
 from ..measure.records import SPREAD_WARN
 from ..measure.runner import run_isolated
 from ..measure.sampling import MemoryTrace, RssSampler
-from ..memory import MB, release_ratio
+from ..memory import MB, MemoryFigures
 from ..options import RemoveOptions
 from ..pipeline import remove
 from ..session import ModelSession, SessionConfig
@@ -38,9 +38,8 @@ class LabRun:
     max_size: int | None
     repeats: int
     latencies: tuple[float, ...]
-    before: int  # in-process: RSS when the run began; isolated: the child's RSS with the model loaded
-    peak: int
-    after: int
+    # before: in-process, RSS when the run began; isolated, the child's RSS with the model loaded
+    memory: MemoryFigures
     trace: MemoryTrace | None = field(default=None, compare=False, repr=False)
     note: str = ""
     before_t: float = 0.0  # where `before` sits on the trace's time axis (isolated: after the model loaded)
@@ -53,22 +52,15 @@ class LabRun:
     def latency(self) -> float | None:
         return statistics.median(self.latencies) if self.latencies else None
 
-    @property
-    def retained(self) -> int:
-        return self.after - self.before
-
-    @property
-    def release_ratio(self) -> float | None:
-        return release_ratio(self.before, self.peak, self.after)
-
     def row(self) -> dict:
+        m = self.memory
         return {
             "run": self.number, "where": self.mode, "flags": self.config.flags_label,
             "max_size": self.max_size or "no cap", "images": self.repeats,
             "median s": round(self.latency, 3) if self.latency is not None else None,
-            "peak MB": round(self.peak / MB), "retained MB": round(self.retained / MB),
-            "released": None if self.release_ratio is None else f"{max(0.0, self.release_ratio):.0%}",
-            "before MB": round(self.before / MB), "after MB": round(self.after / MB),
+            "peak MB": round(m.peak / MB), "retained MB": round(m.retained / MB),
+            "released": None if m.release_ratio is None else f"{max(0.0, m.release_ratio):.0%}",
+            "before MB": round(m.before / MB), "after MB": round(m.after / MB),
             "image": self.image, "note": self.note,
         }
 
@@ -89,7 +81,7 @@ def isolated(number: int, image: str | Path, name: str, image_id: str, config: S
         note = f"latency spread {record.spread:.0%}: machine busy?"
     loaded_at = next((t1 for label, _, t1 in record.trace.spans() if label == "session"), 0.0) if record.trace else 0.0
     return LabRun(number, "isolated", name, image_id, config, max_size, repeats, record.latencies,
-                  record.baseline, record.peak, record.after, record.trace, note, loaded_at)
+                  record.memory, record.trace, note, loaded_at)
 
 
 class InProcessRun:
@@ -134,7 +126,7 @@ class InProcessRun:
         if self.error is not None:
             raise self.error
         return LabRun(number, "in-process", name, image_id, self.session.config, self.max_size, self.repeats,
-                      tuple(self.latencies), trace.before, trace.peak, trace.after, trace)
+                      tuple(self.latencies), MemoryFigures(trace.before, trace.peak, trace.after), trace)
 
 
 def _differs_only_in(a: SessionConfig, b: SessionConfig, flag: str) -> bool:
@@ -166,5 +158,6 @@ def measured_effect(runs: list[LabRun], flag: str, name: str) -> str | None:
     on, off = (a, b) if getattr(a.config, flag) else (b, a)
     return (f"Measured here (isolated runs #{on.number} vs #{off.number}, {on.image}, "
             f"{'no cap' if on.max_size is None else f'{on.max_size} px'}, {on.repeats} image(s)): "
-            f"on → {on.latency:.3f} s/image, peak {on.peak / MB:.0f} MB, retained {on.retained / MB:.0f} MB; "
-            f"off → {off.latency:.3f} s/image, peak {off.peak / MB:.0f} MB, retained {off.retained / MB:.0f} MB.")
+            f"on → {on.latency:.3f} s/image, peak {on.memory.peak / MB:.0f} MB, "
+            f"retained {on.memory.retained / MB:.0f} MB; off → {off.latency:.3f} s/image, "
+            f"peak {off.memory.peak / MB:.0f} MB, retained {off.memory.retained / MB:.0f} MB.")

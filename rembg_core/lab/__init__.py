@@ -1,1 +1,0 @@
-"""Memory Lab as a library: runs and their fair comparisons (runs), the words it explains (glossary)."""
