@@ -45,4 +45,15 @@ def test_an_uncapped_max_size_has_no_flag():
 def test_the_serving_lab_starts_servers_with_the_services_defaults():
     lab = LabServer()
     assert parsed(lab.args()) == (ServerConfig(), GunicornSettings())
-    assert f"K={ServerConfig().max_inflight} Q={ServerConfig().max_queue}" in lab.label()
+    assert f"C=auto Q={ServerConfig().max_queue}" in lab.label() and "MALLOC_MMAP_THRESHOLD_=131072" in lab.label()
+
+
+@pytest.mark.parametrize("argv, name, threshold", [
+    ([], "glibc", 131072),  # the service's default: a fixed mmap threshold
+    (["--malloc-mmap-threshold", "0"], "glibc", None),  # glibc's own sliding threshold
+    (["--allocator", "jemalloc"], "jemalloc", None),  # the default tunes glibc only
+])
+def test_allocator_flags(argv, name, threshold):
+    allocator = parsed(argv)[0].allocator
+    assert (allocator.name, allocator.mmap_threshold) == (name, threshold)
+    assert parsed(serve_args(parsed(argv)[0], GunicornSettings()))[0].allocator == allocator
