@@ -40,7 +40,7 @@ with st.form("sl_server"):
     preload = c2.toggle("--preload", True, key="sl_preload",
                         help="Verify and load the model in the master before forking the workers.")
     k = c3.number_input("C: runs in the model per worker", 0, 4, SERVICE.max_inflight, key="sl_k",
-                        help="The run gate. 0: the worker's share of the cores, one intra-op thread per run.")
+                        help="The run gate. 0: one run, with the worker's share of the cores as its threads.")
     q = c4.number_input("Q: waiting per worker", 0, 64, SERVICE.max_queue, key="sl_q",
                         help="Beyond the processing slots + Q: 503 with Retry-After.")
     c5, c6, c7, c8 = st.columns(4)

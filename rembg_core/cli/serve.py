@@ -25,7 +25,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_session_flags(p)
     p.add_argument("--max-size", type=positive_int, default=CONFIG.max_size, help="longest side fed to the model")
     p.add_argument("--max-inflight", type=non_negative_int, default=CONFIG.max_inflight, metavar="C",
-                   help="runs inside the model at once per worker (the run gate; 0: the worker's share of cores)")
+                   help="runs inside the model at once per worker (the run gate; 0: one, with the worker's cores as threads)")
     p.add_argument("--max-queue", type=non_negative_int, default=CONFIG.max_queue, metavar="Q",
                    help="requests waiting per worker; more get 503")
     p.add_argument("--pipeline-threads", type=non_negative_int, default=CONFIG.pipeline_threads,

@@ -28,8 +28,8 @@ EDGE_COST_FACTOR = {"none": 1.0, "decontaminate": 4.0, "matting": 45.0}
 class ServerConfig:
     session: SessionConfig = field(default_factory=SessionConfig)
     max_size: int | None = 1600  # longest side fed to the pipeline; bounds per-request memory
-    max_inflight: int = 0  # C: runs inside the model at once, per worker (the run gate); 0 = the worker's cores
-    max_queue: int = 16  # Q: admitted requests waiting for a slot or for budget, per worker; beyond → 503
+    max_inflight: int = 0  # C: runs inside the model at once, per worker (the run gate); 0 = 1
+    max_queue: int = 64  # Q (sized to the clients expected, not to memory: a queued request holds only its body): admitted requests waiting for a slot or for budget, per worker; beyond → 503
     max_upload_bytes: int = LIMITS.max_upload_mb * 1024 * 1024
     idle_seconds: float = 60.0  # drop the session (arena and all) after this long without a request
     retry_after: int = 1  # seconds, in the 503's Retry-After header (plus jitter, so retries spread)
@@ -75,10 +75,10 @@ class ServerConfig:
         return max(1, (os.cpu_count() or 1) // self.workers)
 
     def resolved(self) -> ServerConfig:
-        """C and intra-op threads made concrete: C defaults to the worker's cores, and threads to
-        cores // C, so C × threads fits the share (several single-thread runs beat one wide run here,
-        see docs/SERVING.md)."""
-        runs = self.max_inflight or self.cores
+        """C and intra-op threads made concrete: C defaults to 1 and threads to cores // C, so
+        C × threads fits the worker's share (measured here, one run with the worker's cores beat
+        several single-thread runs in throughput and peak memory: docs/SERVING.md)."""
+        runs = self.max_inflight or 1
         threads = self.session.intra_op_num_threads or max(1, self.cores // runs)
         return dataclasses.replace(self, max_inflight=runs,
                                    session=dataclasses.replace(self.session, intra_op_num_threads=threads))
@@ -86,7 +86,7 @@ class ServerConfig:
     @property
     def slots(self) -> int:
         """Requests processed at once (decode, model, encode): the bounded pool's size."""
-        return (self.max_inflight or self.cores) + self.pipeline_threads
+        return (self.max_inflight or 1) + self.pipeline_threads
 
     @property
     def budget_bytes(self) -> int:
