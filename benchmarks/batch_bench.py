@@ -25,10 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,8 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from rembg_core import samples  # noqa: E402
+from rembg_core.measure import machine  # noqa: E402
 
-PEER = samples.peer_suite() or Path(os.environ.get(samples.PEER_SUITE_ENV) or "../shared/peer-suite")
+PEER = samples.peer_suite_path()
 MODES = ("bare", "serial", "pipelined", "rembg", "cache")
 
 
@@ -147,7 +145,7 @@ def paired(folder: Path, config, rounds: int) -> dict:
 
 def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
     from rembg_core import SessionConfig
-    from rembg_core.memory import rss
+    from rembg_core.memory import peak_rss, rss
 
     files = sorted(folder.glob("*.jpg"))
     spin = not config_flags.pop("no_spin", False)
@@ -220,19 +218,37 @@ def worker(mode: str, folder: Path, out: Path, config_flags: dict) -> dict:
                 s = cache.stats
                 rec["cache"] = {"hits": s.hits, "misses": s.misses, "writes": s.writes}
     rec["rss_end"] = rss()
-    rec["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
+    rec["peak_rss"] = peak_rss()
     return rec
 
 
 # --- driver ---------------------------------------------------------------------
 
+CHILD_TIMEOUT = 6 * 3600  # a 200-image batch on a loaded 2-core machine; a hung child still ends
+
+
 def run_child(mode: str, folder: Path, out: Path, flags: dict, u2net_home: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "U2NET_HOME": str(u2net_home)}
-    proc = subprocess.run([sys.executable, __file__, "--worker", mode, "--folder", str(folder), "--out", str(out),
-                           "--flags", json.dumps(flags)], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        sys.exit(f"{mode} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """One mode in a fresh interpreter, as a mode of the library's child runner: the record comes back
+    on a pipe (rembg_core.measure.runner.spawn), never parsed from stdout."""
+    from rembg_core.measure.configs import ProbeConfig
+    from rembg_core.measure.runner import spawn
+
+    spec = {"mode": mode, "folder": str(folder), "out": str(out), "flags": flags}
+    outcome = spawn(spec, ProbeConfig(), timeout=CHILD_TIMEOUT, module="benchmarks.batch_bench",
+                    env={"U2NET_HOME": str(u2net_home)})
+    if outcome.payload is None:
+        sys.exit(f"{mode} failed: {outcome.reason}")
+    return outcome.payload
+
+
+def child_main(argv: list[str]) -> int:
+    """`python -m benchmarks.batch_bench --result-fd N SPEC`: one mode, its record on the pipe."""
+    from rembg_core.measure.child import serve
+
+    def run(spec: dict) -> dict:
+        return worker(spec["mode"], Path(spec["folder"]), Path(spec["out"]), spec["flags"])
+
+    return serve(dict.fromkeys(MODES, run), "benchmarks.batch_bench", argv)
 
 
 def median_record(runs: list[dict]) -> dict:
@@ -289,14 +305,7 @@ def main() -> None:
     ap.add_argument("--paired", action="store_true",
                     help="instead of the modes: serial vs pipelined x spinning on/off, interleaved in one process")
     ap.add_argument("--json", type=Path, help="also write the raw records here")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--flags", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.folder, args.out, json.loads(args.flags))))
-        return
 
     from rembg_core import models
 
@@ -320,7 +329,7 @@ def main() -> None:
             load_end = os.getloadavg()
             print(f"\n{args.n} JPEGs of ~{args.megapixels:g} MP; bare session.run, serial and pipelined batches "
                   f"(ORT spinning on/off), rembg; "
-                  f"interleaved in one process, median of {flags['rounds']} rounds; {os.cpu_count()} cores, "
+                  f"interleaved in one process, median of {flags['rounds']} rounds; {machine.summary()}, "
                   f"load average {load[0]:.1f} → {load_end[0]:.1f}.\n")
             print("| variant | s / image (median) | × bare session.run (same spin) | CPU s / image | every round |\n"
                   "|---|---|---|---|---|")
@@ -349,8 +358,8 @@ def main() -> None:
 
     print(f"\n{args.n} JPEGs of ~{args.megapixels:g} MP ({size_mb:.0f} MB) from the peer-suite fixtures; "
           f"u2netp, arena {'off' if args.no_arena else 'on'}, mem pattern {'off' if args.no_mem_pattern else 'on'}, "
-          f"threads {args.threads or 'auto'}{', spinning off' if args.no_spin else ''}; ONNX Runtime {onnxruntime.__version__}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} cores; load average {load[0]:.1f} at start, {load_end[0]:.1f} at end.\n")
+          f"threads {args.threads or 'auto'}{', spinning off' if args.no_spin else ''}; ONNX Runtime {onnxruntime.__version__}; "
+          f"{machine.summary()}; load average {load[0]:.1f} at start, {load_end[0]:.1f} at end.\n")
     print(table(records, args.n))
     if args.rounds > 1:
         print("\nMedian of " + str(args.rounds) + " rounds; every round's seconds: "
@@ -365,4 +374,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--result-fd"]:  # spawned by run_child
+        sys.exit(child_main(sys.argv[1:]))
     main()

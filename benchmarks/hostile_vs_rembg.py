@@ -9,73 +9,67 @@ another; the child's VmHWM is its peak resident memory.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from hostile import CASES, Refuse  # noqa: E402
+from rembg_core.measure import machine  # noqa: E402
+from tests.hostile import CASES, Refuse  # noqa: E402
 
-CHILD = r"""
-import io, json, re, resource, sys, traceback
-import numpy as np
-from PIL import Image
-tool, path = sys.argv[1], sys.argv[2]
-data = open(path, "rb").read()
-out = {}
-try:
-    if tool == "rembg":
-        from rembg import new_session, remove
-        png = remove(data, session=new_session("u2netp"))
-        im = Image.open(io.BytesIO(png))
-    else:
-        from rembg_core import remove
-        im = remove(data).image
-    a = np.asarray(im.convert("RGBA")).astype(np.float32)
-    seen = a[..., 3] >= 8
-    colour = a[..., :3][seen]
-    if tool == "rembg":  # its cutout scales RGB by alpha: undo that to see the source colour
-        colour = colour * (255.0 / np.maximum(a[..., 3][seen], 1.0))[:, None]
-    out = {"ok": True, "size": list(im.size), "mode": im.mode,
-           "white": bool(colour.size and colour.min() >= 250)}
-except Exception as exc:
-    tb = traceback.format_exc()
-    typed = type(exc).__module__.startswith("rembg_core")
-    msg = re.sub(r" at 0x[0-9a-f]+", "", str(exc).splitlines()[0])[:160] if str(exc) else ""
-    out = {"ok": False, "error": type(exc).__name__, "message": msg,
-           "traceback": not typed, "where": tb.strip().splitlines()[-3].strip()[:120]}
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forking parent
-hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
-out["peak_mb"] = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps(out))
-"""
+
+def measure(spec: dict) -> dict:
+    """In the child: one tool on one file; any exception is the outcome, recorded, never raised."""
+    import io
+    import re
+    import traceback
+
+    import numpy as np
+    from PIL import Image
+
+    from rembg_core.memory import MB, peak_rss
+
+    tool, data = spec["tool"], Path(spec["path"]).read_bytes()
+    try:
+        if tool == "rembg":
+            from rembg import new_session, remove
+
+            im = Image.open(io.BytesIO(remove(data, session=new_session("u2netp"))))
+        else:
+            from rembg_core import remove as ours
+
+            im = ours(data).image
+        a = np.asarray(im.convert("RGBA")).astype(np.float32)
+        seen = a[..., 3] >= 8
+        colour = a[..., :3][seen]
+        if tool == "rembg":  # its cutout scales RGB by alpha: undo that to see the source colour
+            colour = colour * (255.0 / np.maximum(a[..., 3][seen], 1.0))[:, None]
+        out = {"ok": True, "size": list(im.size), "mode": im.mode, "white": bool(colour.size and colour.min() >= 250)}
+    except Exception as exc:
+        tb = traceback.format_exc()
+        typed = type(exc).__module__.startswith("rembg_core")
+        msg = re.sub(r" at 0x[0-9a-f]+", "", str(exc).splitlines()[0])[:160] if str(exc) else ""
+        out = {"ok": False, "error": type(exc).__name__, "message": msg,
+               "traceback": not typed, "where": tb.strip().splitlines()[-3].strip()[:120]}
+    out["peak_mb"] = peak_rss() / MB
+    return out
 
 
 def run(tool: str, path: Path, timeout: float) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), U2NET_HOME=str(ROOT / "models"))
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run([sys.executable, "-c", CHILD, tool, str(path)], capture_output=True, text=True,
-                              timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
+    """One case in a fresh child, a mode of the library's child runner (the record on a pipe)."""
+    from rembg_core.measure.configs import ProbeConfig
+    from rembg_core.measure.runner import spawn
+
+    out = spawn({"mode": "case", "tool": tool, "path": str(path)}, ProbeConfig(), timeout=timeout,
+                module="benchmarks.hostile_vs_rembg", env={"U2NET_HOME": str(ROOT / "models")})
+    if out.payload is not None:
+        return dict(out.payload, seconds=out.wall)
+    if out.returncode is None and out.reason.startswith("timed out"):
         return {"ok": False, "error": "timeout", "message": f"> {timeout:.0f} s", "traceback": False, "seconds": timeout}
-    seconds = time.perf_counter() - t0
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-        return {"ok": False, "error": f"died (exit {proc.returncode})", "message": last[:160], "traceback": True,
-                "seconds": seconds}
-    rec = json.loads(lines[-1])
-    rec["seconds"] = seconds
-    return rec
+    return {"ok": False, "error": f"died (exit {out.returncode})", "message": out.reason[:160], "traceback": True,
+            "seconds": out.wall}
 
 
 def cell(rec: dict) -> str:
@@ -121,9 +115,6 @@ def main() -> int:
             rows.append((case, len(data), expected, ours, theirs))
     crashes = sum(1 for *_, t in rows if t.get("traceback"))
     ours_crashes = sum(1 for *_, o, _ in rows if o.get("traceback"))
-    import onnxruntime  # noqa: E401 — versions for the record
-    import PIL
-    import rembg
 
     lines = [
         "# Hostile inputs: Rembg Lab vs rembg 2.0.86",
@@ -133,8 +124,7 @@ def main() -> int:
         "the outcome of `remove()` on the file in a fresh child process, its peak RSS (VmHWM) and wall time",
         "(noisy: other work shared the 2 cores). rembg is called as `remove(data, session=new_session(\"u2netp\"))`.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"Pillow {PIL.__version__}, ONNX Runtime {onnxruntime.__version__}, rembg {getattr(rembg, '__version__', '2.0.86')}.",
+        f"Machine: {machine.summary()}; " + ", ".join(f"{k} {v}" for k, v in machine.versions().items()) + ".",
         "",
         f"**rembg ended in a traceback on {crashes} of {len(rows)} inputs; Rembg Lab on {ours_crashes}.**",
         "",
@@ -151,4 +141,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--result-fd"]:  # spawned by run() through the child runner
+        from rembg_core.measure.child import serve
+
+        sys.exit(serve({"case": measure}, "benchmarks.hostile_vs_rembg", sys.argv[1:]))
     raise SystemExit(main())

@@ -7,7 +7,7 @@
 2. remove() end to end at ≤ 1 MP: rembg_core with int8 (and fp32) vs rembg.remove with its own
    u2netp session (the same fp32 file), interleaved the same way; bytes in → RGBA image out.
 3. Memory in fresh processes (rembg_core.measure.runner.run_isolated): arena on/off × mem pattern on/off
-   for each model; retained = after the runs − after the load, peak = the child's ru_maxrss.
+   for each model; retained = after the runs − after the load, peak = the child's VmHWM (rembg_core.memory.peak_rss).
 4. File sizes, and the quality table (held-out photos plus rembg's fixtures when present).
 """
 
@@ -176,7 +176,7 @@ def markdown(r: dict) -> str:
                      f"{e['median_paired_ratio_vs_' + base][n]:.2f} |")
     lines += ["", "**Memory**, each row a fresh process (`run_isolated`: load, then 3 runs on astronaut.png, no "
               "warm-up); *load + runs* = RSS after the runs − RSS before the session; *retained* = after the runs − "
-              "after the load; *peak* = ru_maxrss − RSS before the session:", "",
+              "after the load; *peak* = the child's VmHWM − RSS before the session:", "",
               "| arena | pattern | model | load + runs | retained | peak growth | peak RSS |",
               "|---|---|---|---:|---:|---:|---:|"]
     for row in r["memory"]:

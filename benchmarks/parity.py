@@ -17,7 +17,7 @@ from PIL import Image
 from rembg_core import models, remove, samples
 
 ROOT = Path(__file__).resolve().parents[1]
-PEER = samples.peer_suite() or Path(os.environ.get(samples.PEER_SUITE_ENV) or "../shared/peer-suite")
+PEER = samples.peer_suite_path()
 
 
 def edge_error(cutout: np.ndarray, source: np.ndarray) -> float:

@@ -17,7 +17,8 @@ model load and, for Ray, starting and stopping the local cluster), into a fresh 
 - ray 1x2         remove DIR -o OUT --engine ray --actors 1 --threads 2
 
 Modes run in interleaved rounds, order rotated each round, so machine load hits them alike.
-Peak RSS: the serial process's own ru_maxrss (os.wait4); for Ray, each actor's ru_maxrss as
+Peak RSS: the serial process's ru_maxrss from os.wait4 (an exited child's VmHWM cannot be read; this
+script is small when it forks, so the inherited part is small); for Ray, each actor's VmHWM as
 recorded in the manifest. Memory per max_size: 12 photos of ~6 MP, one actor with one thread.
 """
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -151,6 +151,8 @@ def table(results: dict, n: int) -> str:
 
 
 def main() -> None:
+    from rembg_core.measure import machine
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--megapixels", type=float, default=1.0)
@@ -175,8 +177,7 @@ def main() -> None:
     record = {
         "command": "python benchmarks/ray_bench.py " + " ".join(sys.argv[1:]),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-                   f"Python {platform.python_version()}",
+        "machine": machine.summary(),
         "load_before": load_before, "load_after": os.getloadavg(), "n": args.n, "megapixels": args.megapixels,
         "identical": same, "throughput": results, "memory": memory,
     }

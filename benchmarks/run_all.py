@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run_all.py            # what `make bench` runs (5 runs, all inputs)
     .venv/bin/python benchmarks/run_all.py --runs 2 --sizes 2 --fixtures anime-girl-1 --no-docs   # a quick check
 
-Each measurement is one fresh process (benchmarks/worker.py); rembg and rembg_core alternate
+Each measurement is one fresh process (benchmarks/worker.py, a mode of rembg_core.measure.runner); rembg and rembg_core alternate
 order from run to run. Results go to benchmarks/results/latest.json and replace the block
 between the `results` markers in docs/BENCHMARKS.md (or print with --print).
 """
@@ -11,13 +11,10 @@ between the `results` markers in docs/BENCHMARKS.md (or print with --print).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rembg_core import samples  # noqa: E402
+from rembg_core.measure.configs import ProbeConfig  # noqa: E402
+from rembg_core.measure.machine import facts  # noqa: E402
+from rembg_core.measure.runner import spawn  # noqa: E402
 from rembg_core.memory import MB  # noqa: E402
 
-WORKER = ROOT / "benchmarks" / "worker.py"
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 BEGIN, END = "<!-- results:begin (written by benchmarks/run_all.py) -->", "<!-- results:end -->"
-PEER = samples.peer_suite() or Path(os.environ.get(samples.PEER_SUITE_ENV) or "../shared/peer-suite")
+PEER = samples.peer_suite_path()
 CAP = 1600
 UPSCALE_SOURCE = "anime-girl-1.jpg"
 
@@ -40,32 +39,13 @@ UPSCALE_SOURCE = "anime-girl-1.jpg"
 # --- machine ----------------------------------------------------------------------
 
 def machine() -> dict:
-    import numpy
-    import onnxruntime
-    import PIL
-
-    try:
-        from importlib.metadata import version
-
-        import rembg  # noqa: F401
-        rembg_version = version("rembg")
-    except Exception:
-        rembg_version = "not installed"
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = None
-    try:
-        mem = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal"))
-    except (OSError, StopIteration):
-        pass
-    return {"date": dt.datetime.now().isoformat(timespec="seconds"), "cpu": cpu, "cores": os.cpu_count(),
-            "memory_gb": round(mem / 1024**3, 1) if mem else None, "os": platform.platform(),
-            "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
-            "numpy": numpy.__version__, "pillow": PIL.__version__, "rembg": rembg_version,
-            "loadavg_start": list(os.getloadavg())}
+    """The one collector's facts (rembg_core.measure.machine), under the names this page's JSON keeps."""
+    f = facts()
+    v = f["versions"]
+    return {"date": f["when"], "cpu": f["processor"], "cores": f["cpu_count"],
+            "memory_gb": round(f["memory_bytes"] / 1024**3, 1), "os": f["platform"], "python": f["python"],
+            "onnxruntime": v["onnxruntime"], "numpy": v["numpy"], "pillow": v["pillow"], "rembg": v["rembg"],
+            "loadavg_start": f["loadavg"]}
 
 
 # --- inputs -----------------------------------------------------------------------
@@ -96,19 +76,12 @@ def make_inputs(tmp: Path, fixtures: list[str] | None, sizes: list[int]) -> list
 # --- runs -------------------------------------------------------------------------
 
 def run_worker(impl: str, image: str, cap: int | None, timeout: float) -> dict:
-    cmd = [sys.executable, str(WORKER), impl, image] + (["--max-size", str(cap)] if cap else [])
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"ok": False, "reason": f"timed out after {timeout} s"}
-    if p.returncode != 0:
-        tail = (p.stderr.strip().splitlines() or [""])[-1]
-        return {"ok": False, "reason": f"exit {p.returncode}: {tail}"}
-    try:
-        return dict(json.loads(p.stdout), ok=True)
-    except ValueError:
-        return {"ok": False, "reason": f"bad output {p.stdout[:80]!r}"}
+    """One measurement as a mode of the library's child runner: a fresh interpreter, the result on a pipe."""
+    out = spawn({"mode": impl, "image": image, "max_size": cap, "warmups": 2}, ProbeConfig(), timeout=timeout,
+                module="benchmarks.worker", env={})
+    if out.payload is None:
+        return {"ok": False, "reason": out.reason}
+    return dict(out.payload, ok=True)
 
 
 def compare(inputs: list[dict], runs: int, timeout: float) -> list[dict]:
@@ -295,6 +268,7 @@ def write_doc(text: str) -> None:
 
 
 def main() -> int:
+    os.environ.pop("OMP_NUM_THREADS", None)  # rembg would turn it into thread counts; ORT's defaults for both
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="fresh processes per input and library (default 5)")
     ap.add_argument("--sizes", default="2,6,12,24", help="JPEG upscales to make, in megapixels")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from rembg_core import models, samples  # noqa: E402
 from rembg_core.load import LoadSpec, run_load  # noqa: E402
 from rembg_core.load.tree import TreeSampler, measure  # noqa: E402
+from rembg_core.measure import machine  # noqa: E402
 from rembg_core.server.process import ServerProcess, free_port, get_json  # noqa: E402
 
 MB = 1024 * 1024
@@ -285,7 +285,7 @@ def main() -> int:
         data = json.loads(Path(args.report).read_text())
         print(targets_report(data) if data["cells"] and "round" in data["cells"][0] else report(data))
         return 0
-    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+    meta = {"machine": machine.summary(),
             "load_avg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
     out = Path(args.json)

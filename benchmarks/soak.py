@@ -19,7 +19,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from rembg_core import RemoveOptions, SessionConfig, encode, remove  # noqa: E402
 from rembg_core.atomic import atomic_write_bytes  # noqa: E402
 from rembg_core.cli.common import add_session_flags, session_config  # noqa: E402
+from rembg_core.measure import machine  # noqa: E402
 from rembg_core.memory import MB, rss, trim  # noqa: E402
 
 RECOMMENDED = SessionConfig(enable_cpu_mem_arena=False, enable_mem_pattern=False)
@@ -183,9 +183,7 @@ def main() -> int:
     args = ap.parse_args()
     result = run_soak(args.count, args.warmup, session_config(args), args.max_size or None,
                       trim_every=args.trim_every)
-    record = asdict(result) | {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                                          f"{psutil.virtual_memory().total / 2**30:.0f} GB",
-                               "load_avg": os.getloadavg(), "max_drift": args.max_drift,
+    record = asdict(result) | {"machine": machine.summary(), "load_avg": machine.loadavg(), "max_drift": args.max_drift,
                                "failures": result.failures(args.max_drift)}
     print(json.dumps({k: v for k, v in record.items() if k != "samples_mb"}, indent=2))
     if args.json:

@@ -1,4 +1,6 @@
-"""One measurement in a fresh process: `worker.py IMPL IMAGE [--max-size N] [--warmups 2]`, JSON on stdout.
+"""One measurement in a fresh process, as a mode of the library's child runner: run_all.py spawns
+`python -m benchmarks.worker --result-fd N SPEC` through rembg_core.measure.runner.spawn and reads the
+result from that pipe (SPEC: {"mode": IMPL, "image": PATH, "max_size": N | null, "warmups": 2}).
 
 IMPL is `ours` (rembg_core.remove), `rembg` (rembg.remove on the same u2netp file and session
 options) or `bare` (session.run alone on a pre-made input tensor: the floor remove() is held to).
@@ -8,26 +10,14 @@ the timed call (kernel high-water mark reset just before it), after the warm-ups
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("impl", choices=("ours", "rembg", "bare"))
-    ap.add_argument("image")
-    ap.add_argument("--max-size", type=int, default=None)
-    ap.add_argument("--warmups", type=int, default=2)
-    args = ap.parse_args()
-
+def measure(spec: dict) -> dict:
     from PIL import Image
 
     from rembg_core import models
@@ -36,10 +26,10 @@ def main() -> int:
     from rembg_core.session import SessionConfig, load_session
 
     config = SessionConfig()  # arena on, mem pattern on, threads auto: ORT's defaults, as rembg's
-    data = Path(args.image).read_bytes()
-    cap = args.max_size
+    impl, image, cap = spec["mode"], spec["image"], spec.get("max_size")
+    data = Path(image).read_bytes()
 
-    if args.impl == "ours":
+    if impl == "ours":
         from rembg_core.options import RemoveOptions
         from rembg_core.pipeline import remove
 
@@ -48,7 +38,7 @@ def main() -> int:
         def call():
             return remove(data, session=session, options=RemoveOptions(max_size=cap)).image
 
-    elif args.impl == "rembg":
+    elif impl == "rembg":
         os.environ["U2NET_HOME"] = str(models.models_dir())  # rembg finds <U2NET_HOME>/u2netp.onnx
         os.environ.pop("OMP_NUM_THREADS", None)  # rembg would turn it into thread counts
         import rembg
@@ -73,7 +63,7 @@ def main() -> int:
         def call():
             return session.run(batch)
 
-    for _ in range(args.warmups):
+    for _ in range(int(spec.get("warmups", 2))):
         out = call()
         del out
     with RssSampler(interval=0.005) as sampler:
@@ -82,10 +72,15 @@ def main() -> int:
         seconds = time.perf_counter() - t0
     trace = sampler.trace
     size = list(out.shape) if hasattr(out, "shape") else list(out.size)
-    print(json.dumps({"impl": args.impl, "image": args.image, "max_size": cap, "seconds": seconds,
-                      "growth": trace.growth, "before": trace.before, "peak": trace.peak,
-                      "exact_peak": trace.exact_peak, "out_size": size, "rss_end": rss()}))
-    return 0
+    return {"impl": impl, "image": image, "max_size": cap, "seconds": seconds, "growth": trace.growth,
+            "before": trace.before, "peak": trace.peak, "exact_peak": trace.exact_peak, "out_size": size,
+            "rss_end": rss()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rembg_core.measure.child import serve
+
+    return serve({"ours": measure, "rembg": measure, "bare": measure}, "benchmarks.worker", argv)
 
 
 if __name__ == "__main__":

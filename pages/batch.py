@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import streamlit as st
-from PIL import Image
 
 from pages import common
-from rembg_core import distributed, limits, preview, samples
+from rembg_core import distributed, limits, samples
 from rembg_core.batch import (
     BatchLimitError,
     BatchLimits,
@@ -28,6 +28,8 @@ from rembg_core.batch import (
 )
 from rembg_core.batch.cache import DEFAULT_MAX_BYTES, ResultCache
 from rembg_core.dashboard import charts
+from rembg_core.dashboard.glossary import BATCH_HELP
+from rembg_core.dashboard.tables import batch_row
 from rembg_core.distributed import report as ray_report
 from rembg_core.errors import ModelError, RembgCoreError
 from rembg_core.measure.analysis import rss_drift
@@ -67,130 +69,110 @@ def shared_cache() -> ResultCache:
     return ResultCache(CACHE_DIR, CACHE_BYTES)
 
 
-def thumbnail(data: bytes) -> bytes:
-    with Image.open(io.BytesIO(data)) as im:
-        im.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
-        shown = preview.on_checkerboard(im, cell=8) if im.mode in ("RGBA", "LA") else im.convert("RGB")
-    buf = io.BytesIO()
-    shown.save(buf, "JPEG", quality=85)
-    return buf.getvalue()
-
-
-def row(r: ItemResult) -> dict:
-    return {"#": r.index + 1, "file": r.name, "status": r.status, "reason": r.error or "",
-            "output": r.output_name or "", "size": f"{r.size[0]}×{r.size[1]}" if r.size else "",
-            "time (ms)": round(r.seconds * 1000), "RSS (MB)": round(r.rss / common.memory.MB, 1)}
-
-
-def new_zip_path() -> Path:
-    previous: BatchRun | None = st.session_state.get("batch_last")
+def forget_last() -> None:
+    """One result zip per browser session: a new batch lets the old table and zip go."""
+    previous: BatchRun | None = st.session_state.pop("batch_last", None)
     if previous is not None:
-        previous.zip_path.unlink(missing_ok=True)  # one result zip per browser session
-    return fresh_zip_path(OUT_DIR, STALE_SECONDS)
+        previous.zip_path.unlink(missing_ok=True)
 
 
-def inputs(source: str) -> list[tuple]:
+def inputs(source: str, uploaded: list[common.Upload], damaged: bool) -> list[tuple]:
     if source == "Sample set":
-        chosen = [(f"{name}.png", functools.partial(common.sample_bytes, name)) for name in samples.available()]
-        if st.session_state.get("batch_damaged", True):
+        chosen: list[tuple[str, bytes | Callable[[], bytes]]] = [
+            (f"{name}.png", functools.partial(common.sample_bytes, name)) for name in samples.available()]
+        if damaged:
             chosen.insert(1, DAMAGED)
         return chosen
-    uploads = st.session_state.get("batch_upload") or []
-    return [(u.name, u.getvalue) for u in uploads]  # read one at a time, when the batch reaches it
+    return [(u.name, u.file.getvalue) for u in uploaded]  # read one at a time, when the batch reaches it
 
 
 def options() -> tuple[RemoveOptions, bool, bool, str, str]:
     c1, c2, c3, c4, c5 = st.columns(5)
-    only_mask = c1.toggle("Only the mask", key="batch_only_mask")
-    post = c2.toggle("Post-process mask", key="batch_post")
-    crop = c3.toggle("Crop to subject", key="batch_crop")
-    fmt = c4.selectbox("Format", ["png", "webp"], key="batch_format")
-    use_cache = c5.toggle("Result cache", value=True, key="batch_cache",
-                          help="Reuse results for identical input bytes, options and model (sha256 keys, on disk).")
+    only_mask = c1.toggle("Only the mask", **common.kept("batch_only_mask"))
+    post = c2.toggle("Post-process mask", **common.kept("batch_post"))
+    crop = c3.toggle("Crop to subject", **common.kept("batch_crop"))
+    fmt = c4.selectbox("Format", ["png", "webp"], **common.kept("batch_format"))
+    use_cache = c5.toggle("Result cache", value=True, help=BATCH_HELP["cache"], **common.kept("batch_cache"))
     with st.expander("Engine"):
-        pipelined = st.toggle("Overlap decode, inference and encode (threads)", value=False, key="batch_pipelined",
-                              help=f"Pipelined keeps up to {LIMITS.max_in_flight} images in memory, serial one. "
-                                   "On 2 cores with ONNX Runtime's default thread spinning both are equally fast "
-                                   "(docs/BENCHMARKS.md, Batch).")
-        engine = st.radio("Engine", ["local", "Ray"], horizontal=True, key="batch_engine",
-                          help="Ray: Ray Data actors, one session each (docs/DISTRIBUTED.md); outputs are the "
-                               "same bytes as local.")
+        pipelined = st.toggle("Overlap decode, inference and encode (threads)", value=False,
+                              help=BATCH_HELP["pipelined"].format(n=LIMITS.max_in_flight),
+                              **common.kept("batch_pipelined"))
+        engine = st.radio("Engine", ["local", "Ray"], horizontal=True, help=BATCH_HELP["engine"],
+                          **common.kept("batch_engine"))
         address = ""
         if engine == "Ray":
             if not distributed.ray_available():
                 st.warning("Ray is not installed on this server: `pip install -e .[ray]`.", icon=":material/warning:")
-            address = st.text_input("Ray address", key="batch_ray_address",
-                                    placeholder="auto, HOST:PORT or ray://HOST:PORT",
-                                    help="Blank: a local cluster on this machine, started for the batch and "
-                                         "shut down after.")
+            address = st.text_input("Ray address", placeholder="auto, HOST:PORT or ray://HOST:PORT",
+                                    help=BATCH_HELP["address"], **common.kept("batch_ray_address"))
     return (RemoveOptions(max_size=common.settings().max_size, only_mask=only_mask, post_process_mask=post,
                           crop=crop, format=fmt), use_cache, pipelined, engine, address.strip())
 
 
-def run(items: list, opts: RemoveOptions, settings: common.Settings, use_cache: bool,
-        pipelined: bool) -> BatchRun | None:
+class Collector:
+    """The one place a batch's results land, whichever engine made them: the table rows, RSS, the
+    zip (written as results arrive) and the thumbnails; the progress bar and the Stop job follow it."""
+
+    def __init__(self, total: int, job: common.Job) -> None:
+        self.total, self.job = total, job
+        self.rows: list[dict] = []
+        self.rss: list[int] = []
+        self.statuses: list[str] = []
+        self.thumbs: list[tuple[str, bytes]] = []
+        self.bar = st.progress(0.0, text=f"0 / {total}")
+        self.zip_path = fresh_zip_path(OUT_DIR, STALE_SECONDS)
+        self.t0 = time.perf_counter()
+
+    def add(self, row: dict, rss: int, status: str) -> None:
+        self.rows.append(row)
+        self.rss.append(rss)
+        self.statuses.append(status)
+        self.job.step(len(self.rows), self.total, row["file"])
+        self.bar.progress(len(self.rows) / max(1, self.total), text=f"{len(self.rows)} / {self.total} — {row['file']}")
+
+    def output(self, add: Callable[[str, bytes], None], name: str, data: bytes) -> None:
+        add(name, data)
+        if len(self.thumbs) < MAX_THUMBS:
+            self.thumbs.append((name, common.thumb(data, THUMB_SIDE)))
+
+    def done(self, label: str, cache_line: str | None, engine: str, seconds: float | None = None) -> BatchRun:
+        self.bar.empty()
+        return BatchRun(self.rows, self.thumbs, self.rss, self.statuses, self.zip_path,
+                        time.perf_counter() - self.t0 if seconds is None else seconds, label, cache_line, engine)
+
+
+def run_local(items: list, opts: RemoveOptions, settings: common.Settings, use_cache: bool, pipelined: bool,
+              job: common.Job) -> BatchRun:
     cache = shared_cache() if use_cache else None
     hits0 = cache.stats.hits if cache else 0
-    bar = st.progress(0.0, text=f"0 / {len(items)}")
-    live = st.empty()
-    rows, thumbs, rss, statuses = [], [], [], []
-    zip_path = new_zip_path()
-    t0 = last_draw = time.perf_counter()
+    out = Collector(len(items), job)
     with common.lease(settings.config) as session, \
-            contextlib.closing(run_batch(items, settings.config, opts, cache=cache, limits=LIMITS,
-                                         pipelined=pipelined, session=session)) as results, \
-            zip_writer(zip_path) as add:
+            contextlib.closing(cast(Generator[ItemResult, None, None], run_batch(
+                items, settings.config, opts, cache=cache, limits=LIMITS, pipelined=pipelined,
+                session=session))) as results, \
+            zip_writer(out.zip_path) as add:
         for r in results:
-            if r.ok:
-                add(r.output_name, r.data)
-                if len(thumbs) < MAX_THUMBS:
-                    thumbs.append((r.output_name, thumbnail(r.data)))
-            rows.append(row(r))
-            rss.append(r.rss)
-            statuses.append("error" if not r.ok else "cached" if r.cached else "ok")
+            if r.ok and r.output_name is not None and r.data is not None:
+                out.output(add, r.output_name, r.data)
+            out.add(batch_row(r), r.rss, "error" if not r.ok else "cached" if r.cached else "ok")
             del r
-            bar.progress(len(rows) / len(items), text=f"{len(rows)} / {len(items)} — {rows[-1]['file']}")
-            if time.perf_counter() - last_draw > 1.0:
-                live.dataframe(rows[-8:], hide_index=True)
-                last_draw = time.perf_counter()
-    live.empty()
-    bar.empty()
     cache_line = None
     if cache is not None:
         s = cache.stats
         cache_line = (f"Result cache: {s.hits - hits0} hits in this batch; {len(cache)} entries, "
                       f"{cache.size_bytes() / common.memory.MB:.0f} MB of {CACHE_BYTES // common.memory.MB} MB")
-    return BatchRun(rows, thumbs, rss, statuses, zip_path, time.perf_counter() - t0, settings.config.label(),
-                    cache_line)
-
-
-def batch_label(items: list) -> str:
-    """Counts what will be processed: a zip of ten images is ten, and what will be refused is said."""
-    refused = sum(1 for i in items if i.refused)
-    n = len(items) - refused
-    text = f"Remove backgrounds of {n} image{'s' if n != 1 else ''}"
-    return text + (f" ({refused} other file{'s' if refused != 1 else ''} will be refused)" if refused else "")
+    return out.done(settings.config.label(), cache_line, "local")
 
 
 def run_ray(entries: list[tuple], opts: RemoveOptions, settings: common.Settings, use_cache: bool,
-            address: str) -> BatchRun | None:
+            address: str, job: common.Job) -> BatchRun:
     """The same batch on Ray Data actors (rembg_core.distributed); the same table and zip."""
-    try:
-        sources = distributed.expand(entries, LIMITS)
-    except BatchLimitError as exc:
-        st.error(f"**{len(entries)} files**: {exc}", icon=":material/error:")
-        return None
-    if not sources:
-        st.warning("No images found in what was uploaded (zips: only image files are read).")
-        return None
-    bar = st.progress(0.0, text=f"Starting Ray… 0 / {len(sources)}")
-    rows, rss, statuses = [], [], []
+    sources = distributed.expand(entries, LIMITS)
+    out = Collector(len(sources), job)
 
     def on_row(r: distributed.ManifestRow, fresh: bool) -> None:
-        rows.append(ray_report.status_row(r, fresh))
-        rss.append(r.peak_rss)
-        statuses.append({"cache hit": "cached"}.get(rows[-1]["status"], rows[-1]["status"]))
-        bar.progress(len(rows) / len(sources), text=f"{len(rows)} / {len(sources)} — {r.input}")
+        shown = ray_report.status_row(r, fresh)
+        out.add(shown, r.peak_rss, {"cache hit": "cached"}.get(shown["status"], shown["status"]))
 
     job_dir = Path(tempfile.mkdtemp(prefix="rembg-lab-ray-"))
     try:
@@ -198,20 +180,23 @@ def run_ray(entries: list[tuple], opts: RemoveOptions, settings: common.Settings
                                    address=address or None, cache_dir=str(CACHE_DIR) if use_cache else None,
                                    progress_bars=False)
         summary = distributed.run_job(sources, spec, on_row)
-        zip_path, thumbs = new_zip_path(), []
-        with zip_writer(zip_path) as add:
+        with zip_writer(out.zip_path) as add:
             for name, data in ray_report.outputs(summary.rows, job_dir):
-                add(name, data)
-                if len(thumbs) < MAX_THUMBS:
-                    thumbs.append((name, thumbnail(data)))
+                out.output(add, name, data)
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
-        bar.empty()
     p = summary.plan
     label = (f"{settings.config.label()} on Ray: {p.actors} actors × {p.threads} threads, "
              f"{summary.cluster.nodes} node(s)")
-    return BatchRun(rows, thumbs, rss, statuses, zip_path, summary.seconds, label,
-                    "Result cache on (shared with local runs)." if use_cache else None, engine="Ray")
+    return out.done(label, "Result cache on (shared with local runs)." if use_cache else None, "Ray", summary.seconds)
+
+
+def batch_label(items: list) -> str:
+    """Counts what will be processed: a zip of ten images is ten, and what will be refused is said."""
+    refused = sum(1 for i in items if i.refused)
+    n = len(items) - refused
+    text = f"Remove backgrounds of {n} file{'s' if n != 1 else ''}"
+    return text + (f" ({refused} other file{'s' if refused != 1 else ''} will be refused)" if refused else "")
 
 
 def show(b: BatchRun) -> None:
@@ -250,7 +235,7 @@ def show(b: BatchRun) -> None:
         st.subheader("Results")
         cols = st.columns(6)
         for i, (name, data) in enumerate(b.thumbs):
-            cols[i % 6].image(data, caption=name, width="stretch")
+            cols[i % 6].image(data, caption=name, width="stretch")  # square boxes: one size in every column
         if ok > len(b.thumbs):
             st.caption(f"The first {len(b.thumbs)} of {ok} shown; the zip has them all.")
 
@@ -260,41 +245,44 @@ st.title("Batch")
 st.caption("Many images or a zip in, one zip out. Images are decoded, cut out and encoded a few at a time, "
            "so memory stays flat however long the batch.")
 settings = common.settings()
-source = st.radio("Images from", ["Upload", "Sample set"], horizontal=True, key="batch_source")
+source = st.radio("Images from", ["Upload", "Sample set"], horizontal=True, **common.kept("batch_source"))
+uploaded: list[common.Upload] = []
+damaged = False
 if source == "Upload":
-    st.file_uploader("Images or zip archives", type=common.UPLOAD_TYPES + ["zip"], accept_multiple_files=True,
-                     key="batch_upload", help=f"Up to {LIMITS.max_items} images. In a zip, folders are walked; "
-                     "nested archives, unsafe paths and dotfiles are refused or skipped.")
+    uploaded = common.uploads("Images or zip archives", "batch_upload", multiple=True,
+                              help=BATCH_HELP["upload"].format(n=LIMITS.max_items))
 else:
-    st.toggle("Add a damaged file, to see how a refusal looks", value=True, key="batch_damaged")
+    damaged = st.toggle("Add a damaged file, to see how a refusal looks", value=True,
+                        **common.kept("batch_damaged"))
 opts, use_cache, pipelined, engine, address = options()
-entries = inputs(source)
+entries = inputs(source, uploaded, damaged)
+common.stopped_notice("batch")
+items: list = []
 if not entries:
     st.info("Upload images or a zip (or pick the sample set) to run a batch.", icon=":material/upload:")
-    st.stop()
-
-try:
-    items = collect(entries, LIMITS)  # zips are listed, not unpacked: cheap, and the button counts their members
-except BatchLimitError as exc:
-    st.error(f"**{len(entries)} files**: {exc}", icon=":material/error:")
-    st.stop()
-if not items:
-    st.warning("No images found in what was uploaded (zips: only image files are read).")
-    st.stop()
-if st.button(batch_label(items), type="primary", key="batch_run", icon=":material/play_arrow:"):
+else:
     try:
-        if engine == "Ray":
-            done = run_ray(entries, opts, settings, use_cache, address)
-        else:
-            done = run(items, opts, settings, use_cache, pipelined)
+        items = collect(entries, LIMITS)  # zips are listed, not unpacked: cheap, and the button counts their members
+    except BatchLimitError as exc:
+        common.refuse(f"{len(entries)} files", str(exc))
+    if entries and not items:
+        st.warning("No images found in what was uploaded (zips: only image files are read).")
+if items and st.button(batch_label(items), type="primary", key="batch_run", icon=":material/play_arrow:"):
+    forget_last()
+    try:
+        if common.ensure_model(settings.config.model):
+            with common.stoppable("batch", "the batch") as job:
+                if engine == "Ray":
+                    done = run_ray(entries, opts, settings, use_cache, address, job)
+                else:
+                    done = run_local(items, opts, settings, use_cache, pipelined, job)
+            st.session_state["batch_last"] = done
+    except BatchLimitError as exc:
+        common.refuse(f"{len(entries)} files", str(exc))
     except ModelError as exc:
         common.show_error(settings.config.model, exc)
-        st.stop()
     except RembgCoreError as exc:  # Ray missing, the cluster unreachable, actors that could not start
         common.show_error(address or "Ray", exc)
-        st.stop()
-    if done is not None:
-        st.session_state["batch_last"] = done
 last: BatchRun | None = st.session_state.get("batch_last")
 if last is not None:
     show(last)

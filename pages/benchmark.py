@@ -7,9 +7,8 @@ import json
 import streamlit as st
 
 from pages import common
-from rembg_core import models
 from rembg_core.dashboard import charts
-from rembg_core.errors import ImageLoadError, ModelError
+from rembg_core.errors import ImageLoadError
 from rembg_core.imageio import load_image
 from rembg_core.measure import report
 from rembg_core.measure.configs import ProbeConfig, config_set
@@ -19,7 +18,7 @@ from rembg_core.memory import MB
 from rembg_core.quantize import quality
 
 RESULT = "bench_result"
-TABLE = {"config": ("config", 200), "runs": ("runs", 44), "median_s": ("median s", 66), "ci_low_s": ("95% low", 62),
+TABLE = {"#": ("#", 30), "config": ("config", 180), "runs": ("runs", 44), "median_s": ("median s", 66), "ci_low_s": ("95% low", 62),
          "ci_high_s": ("95% high", 66), "spread": ("spread", 56), "peak_mb": ("peak MB", 64),
          "retained_mb": ("retained MB", 84), "release_ratio": ("release", 62), "pareto": ("Pareto", 56)}
 AGREEMENT = "bench_agreement"
@@ -28,8 +27,14 @@ PRECISIONS = {"u2netp": "fp32", "u2netp-int8": "int8"}
 
 
 def chart_records(result: SweepResult) -> list[dict]:
-    return [{"label": s.name, "latency": s.median_latency, "retained": s.retained, "peak": s.peak, "pareto": p}
-            for s, p in zip(result.summaries, result.pareto) if s.ok]
+    """One per configuration that ran, numbered as its row in the table."""
+    out = []
+    for n, (s, p) in enumerate(zip(result.summaries, result.pareto), 1):
+        if s.ok:
+            ci = s.interval
+            out.append({"label": s.name, "number": n, "latency": s.median_latency, "retained": s.retained,
+                        "peak": s.peak, "pareto": p, "low": ci[0] if ci else None, "high": ci[1] if ci else None})
+    return out
 
 
 def precision_configs(kind: str, model_names: list[str]) -> list[ProbeConfig]:
@@ -40,24 +45,8 @@ def precision_configs(kind: str, model_names: list[str]) -> list[ProbeConfig]:
             for name in model_names for c in config_set(kind, name)]
 
 
-def fetch_with_bar(name: str) -> bool:
-    """The model ready (the int8 one is built on first use, with its steps on the bar); False with an error."""
-    if models.is_available(name):
-        return True
-    bar = st.progress(0.0, text=f"Preparing model {name}…")
-    try:
-        models.fetch(name, lambda message, done, total: bar.progress(min(1.0, done / total) if total else 0.0,
-                                                                     text=message))
-    except ModelError as exc:
-        st.error(f"**{name}**: the model is unavailable: {exc}")
-        return False
-    finally:
-        bar.empty()
-    return True
-
-
 def run_sweep(picked: common.Picked, kind: str, rounds: int, repeats: int, warmups: int, max_size: int | None,
-              model_names: list[str]) -> SweepResult:
+              model_names: list[str], job: common.Job) -> SweepResult:
     configs = precision_configs(kind, model_names)
     bar = st.progress(0.0, text=f"Measuring {len(configs)} configurations × {rounds} rounds, each in a fresh process…")
 
@@ -65,6 +54,7 @@ def run_sweep(picked: common.Picked, kind: str, rounds: int, repeats: int, warmu
         status = (f"{record.median_latency:.3f} s, peak {record.memory.peak / MB:.0f} MB"
                   if record.ok and record.median_latency is not None else f"failed: {record.reason}")
         bar.progress(done / total, text=f"{done}/{total} · {record.config.name}: {status}")
+        job.step(done, total, f"{record.config.name}: {status}")
 
     result = sweep(common.as_file(picked), configs, max_size=max_size, rounds=rounds, repeats=repeats,
                    warmups=warmups, progress=progress)
@@ -83,14 +73,16 @@ def show(result: SweepResult) -> None:
     records = chart_records(result)
     if records:
         st.plotly_chart(charts.pareto(records, recommended=rec.name), key="bench_pareto")
-        st.caption("Lower-left is better. Every point is a fresh process: model load, "
-                   f"{result.warmups} warm-up(s), then {result.repeats} measured images, in {result.rounds} "
-                   "interleaved round(s); latency is the median with its 95 % interval, "
-                   "retained = RSS after the last image − RSS with the session loaded, marker size = peak RSS "
-                   "(the child's kernel high-water mark). Highlighted markers are on the Pareto front (nobody beats them on "
-                   "latency, retained and peak at once).")
+        bars = all(r["low"] is not None for r in records)
+        st.caption("Lower-left is better. Each marker's number is its row in the table below. Every point is a fresh "
+                   f"process: model load, {result.warmups} warm-up(s), then {result.repeats} measured images, in "
+                   f"{result.rounds} interleaved round(s); x = median latency"
+                   + (" with its 95 % interval as a bar" if bars else " (too few runs for an interval)")
+                   + ", y = retained (RSS after the last image − RSS with the session loaded), marker size = peak RSS "
+                   "(the child's kernel high-water mark). Blue markers are on the Pareto front (nobody beats them on "
+                   "latency, retained and peak at once), grey ones are dominated; the gold ring is the recommendation.")
     # The columns that fit at 1280 px, short labels; the CSV and JSON downloads hold every figure.
-    st.dataframe(report.rows(result), hide_index=True, width="stretch", column_order=list(TABLE),
+    st.dataframe([{"#": n, **row} for n, row in enumerate(report.rows(result), 1)], hide_index=True, width="stretch", column_order=list(TABLE),
                  column_config={k: (st.column_config.TextColumn(label, width=w) if k == "config" else
                                     st.column_config.CheckboxColumn(label, width=w) if k == "pareto" else
                                     st.column_config.NumberColumn(label, width=w))
@@ -121,31 +113,33 @@ st.caption("Sweeps ONNX Runtime's memory settings on one image, each configurati
            "figures are steadier.")
 picked = common.pick_image("bench", default_sample=True)
 c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 2, 3])
-kind = c1.selectbox("Configurations", ["flags", "full"], key="bench_kind",
+kind = c1.selectbox("Configurations", ["flags", "full"], **common.kept("bench_kind"),
                     format_func=lambda k: f"{'arena × pattern' if k == 'flags' else 'full sweep'} "
                                           f"({len(config_set(k))})")
-rounds = c2.slider("Rounds", 1, 5, 2, key="bench_rounds",
+rounds = c2.slider("Rounds", 1, 5, 2, **common.kept("bench_rounds"),
                    help="Every configuration runs once per round, interleaved (A B C, A B C, …), each time in a "
                         "fresh process, so machine load hits them alike.")
-repeats = c3.slider("Measured images", 1, 10, 3, key="bench_repeats")
-warmups = c4.slider("Warm-ups", 0, 3, 2, key="bench_warmups",
+repeats = c3.slider("Measured images", 1, 10, 3, **common.kept("bench_repeats"))
+warmups = c4.slider("Warm-ups", 0, 3, 2, **common.kept("bench_warmups"),
                     help="The memory pattern allocates on the second run: two warm-ups keep that out of the "
                          "per-image figures.")
-max_size = c5.select_slider("max_size", common.MAX_SIZE_CHOICES, value=0, key="bench_max_size",
+max_size = c5.select_slider("max_size", common.MAX_SIZE_CHOICES, value=0, **common.kept("bench_max_size"),
                             format_func=common.max_size_label)
 settings = common.settings()
 chosen = st.multiselect("Precision", list(PRECISIONS),
                         default=[settings.config.model] if settings.config.model in PRECISIONS else [],
-                        key="bench_precision", format_func=lambda n: f"{PRECISIONS[n]} ({n})",
+                        **common.kept("bench_precision"), format_func=lambda n: f"{PRECISIONS[n]} ({n})",
                         help="Both: every configuration runs once per model, and the int8 mask is compared "
                              "with the fp32 one on this image.")
+common.stopped_notice("bench")
 if st.button("Run the sweep", type="primary", icon=":material/speed:", key="bench_run"):
     model_names = chosen or [settings.config.model]
     if picked is None:
         st.warning("Pick a sample or upload an image first.")
-    elif all(fetch_with_bar(n) for n in model_names):
-        st.session_state[RESULT] = run_sweep(picked, kind, rounds, repeats, warmups, int(max_size) or None,
-                                             model_names)
+    elif all(common.ensure_model(n) for n in model_names):
+        with common.stoppable("bench", "the sweep") as job:
+            st.session_state[RESULT] = run_sweep(picked, kind, rounds, repeats, warmups, int(max_size) or None,
+                                                 model_names, job)
         st.session_state[AGREEMENT] = None
         if set(PRECISIONS) <= set(model_names):
             try:
@@ -195,12 +189,14 @@ st.caption("Per photo: IoU of the two masks at 0.5 and the mean alpha difference
            "calibrate the int8 model: held out from scikit-image's set, the two drawn scenes, and rembg's test "
            "fixtures when they are beside the project.")
 if st.button("Measure quality", icon=":material/compare:", key="bench_quality_run"):
-    if fetch_with_bar("u2netp") and fetch_with_bar("u2netp-int8"):
+    if common.ensure_model("u2netp") and common.ensure_model("u2netp-int8"):
         photos = quality.default_photos()
         bar = st.progress(0.0, text="Comparing masks…")
-        measured = quality.measure(photos, get=common.shared_session,
-                                   progress=lambda done, total, name: bar.progress(done / total,
-                                                                                  text=f"{done}/{total} {name}"))
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.progress(done / total, text=f"{done}/{total} {name}")
+
+        measured = quality.measure(photos, get=common.shared_session, progress=progress)
         bar.empty()
         st.session_state[QUALITY] = (measured, quality.side_by_side(dict(photos)[measured.worst.name](),
                                                                      get=common.shared_session)[:3])

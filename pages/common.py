@@ -7,25 +7,26 @@ app.py draws the widgets, and a page run on its own gets the defaults.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import tempfile
-from collections.abc import Callable, Iterator
+import time
+import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas  # noqa: F401 — see below
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
-from PIL import Image
-from streamlit.runtime.pages_manager import PagesManager
 
-from rembg_core import memory, models, samples, session
+from rembg_core import memory, models, preview, samples, session
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.idle import IdleReleaser
 from rembg_core.imageio import encode
 from rembg_core.limits import LIMITS
+from rembg_core.measure import runner
 from rembg_core.session import ModelSession, SessionConfig
 
 # pandas and plotly are imported here, once, when the first session loads this module. Streamlit and
@@ -34,6 +35,15 @@ from rembg_core.session import ModelSession, SessionConfig
 # 'Series'" (seen with four simultaneous users in tests/test_multiuser.py).
 
 K_FRAMED = "app_framed"  # set by app.py on every run
+K_REFRAMED = "_app_reframed"  # a page asked once to be run through app.py
+K_VISITOR = "_visitor"  # this browser session's id (the Serving Lab names its owner by it)
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = (("remove.py", "Remove background", ":material/content_cut:"),
+         ("batch.py", "Batch", ":material/burst_mode:"),
+         ("watermark.py", "Watermark", ":material/branding_watermark:"),
+         ("memory_lab.py", "Memory Lab", ":material/memory:"),
+         ("benchmark.py", "Benchmark", ":material/speed:"),
+         ("serving_lab.py", "Serving Lab", ":material/dns:"))
 
 # Session-state keys of the shared sidebar, with the value a page sees when no sidebar was drawn.
 K_MODEL, K_ARENA, K_PATTERN, K_SHRINK, K_THREADS, K_MAX_SIZE = (
@@ -51,8 +61,9 @@ DEFAULTS: dict[str, object] = {
 }
 MAX_SIZE_CHOICES = (320, 512, 800, 1024, 1600, 2048, 3000, 4096, 0)  # 0 = no cap, the far end
 THREAD_CHOICES = (0, 1, 2, 4)
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tiff", "tif", "gif"]
 RSS_REFRESH_SECONDS = 3  # how often the sidebar's server-RSS figure redraws itself
+# Uploads a session keeps across page switches (Streamlit holds them in the server's memory).
+KEEP_UPLOADS_MB = 200
 
 
 @dataclass(frozen=True)
@@ -61,15 +72,23 @@ class Settings:
     max_size: int | None  # None = no cap
 
 
+def pages() -> list[st.Page]:
+    """The app's pages. Absolute paths: the same list resolves from app.py and from a page run alone."""
+    return [st.Page(ROOT / "pages" / file, title=title, icon=icon, default=file == "remove.py")
+            for file, title, icon in PAGES]
+
+
 def require_app_frame() -> None:
-    """Called first by every page. Streamlit treats a `pages/` folder as its old multipage layout
-    until the first st.navigation call, so the very first visit to a fresh server straight at
-    /watermark would run that script without app.py's frame (no sidebar; "app" and "common" listed
-    as pages). Leave that mode and rerun through app.py, which resolves the same URL itself.
-    Only a session app.py has never framed is rerun (AppTest resets that mode before every run).
-    (Not done at import time: a rerun raised mid-import breaks other sessions importing this module.)"""
-    if PagesManager.uses_pages_directory and K_FRAMED not in st.session_state:
-        PagesManager.uses_pages_directory = False
+    """Called first by every page. Until some session calls st.navigation, Streamlit treats a `pages/`
+    folder as its old multipage layout, so the very first visit to a fresh server straight at
+    /watermark runs that script without app.py's frame. Calling st.navigation ends that mode for
+    every session (Streamlit documents it); the rerun then goes through app.py, which resolves the
+    same URL itself. config.toml's client.showSidebarNavigation = false keeps the old mode's page
+    list ("app, batch, common, …") from being drawn meanwhile. A page run on its own (AppTest) is
+    let through after one such rerun."""
+    if K_FRAMED not in st.session_state and not st.session_state.get(K_REFRAMED):
+        st.session_state[K_REFRAMED] = True
+        st.navigation(pages(), position="hidden")
         st.rerun()
 
 
@@ -138,46 +157,205 @@ def release_control(key: str) -> None:
                  help="Clears the shared session cache (every user's), runs gc and glibc malloc_trim."):
         report = release_sessions()
         st.session_state[f"{key}_report"] = report
-    report = st.session_state.get(f"{key}_report")
-    if report is not None:
+    shown: memory.TrimReport | None = st.session_state.get(f"{key}_report")
+    if shown is not None:
+        report = shown
         st.caption(
             f"RSS {report.rss_before / memory.MB:.0f} MB → {report.rss_after / memory.MB:.0f} MB "
             f"(freed {report.freed / memory.MB:.0f} MB)"
         )
 
 
-# --- errors and downloads --------------------------------------------------------------
+# --- keeping a page's work while the visitor is elsewhere ---------------------------------------
+
+def kept(key: str) -> dict[str, Any]:
+    """Keyword arguments that keep a widget's value for the whole browser session, so it is still set
+    when the visitor comes back from another page (Streamlit otherwise drops the state of a widget
+    that a run does not draw). Streamlit 1.67's persist_state="session"; file uploaders have no such
+    option, so `uploads` keeps their files itself."""
+    return {"key": key, "persist_state": "session"}
+
+
+def visitor() -> str:
+    """A random id for this browser session (Streamlit's own session id is not public API)."""
+    return st.session_state.setdefault(K_VISITOR, uuid.uuid4().hex[:8])
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    ident: str  # Streamlit's file id: a new upload of the same name is a new file
+    size: int
+    file: Any = field(repr=False, compare=False)  # the UploadedFile: its bytes, held once (no copy)
+
+    @property
+    def data(self) -> bytes:
+        return self.file.getvalue()
+
+
+def _remember(key: str) -> None:
+    """on_change of an uploader: keep what it holds now (an empty uploader means the visitor cleared it)."""
+    value = st.session_state.get(key)
+    files = value if isinstance(value, list) else [] if value is None else [value]
+    st.session_state[f"_{key}_kept"] = [Upload(f.name, f.file_id, f.size, f) for f in files]
+
+
+def uploads(label: str, key: str, *, multiple: bool = False, help: str | None = None,
+            types: list[str] | None = None, container: Any = None) -> list[Upload]:
+    """An uploader whose files stay with the visitor's session while they visit other pages, up to
+    KEEP_UPLOADS_MB in all; bigger uploads are used here and said to be dropped on leaving.
+    No type filter by default: a file of any kind is accepted and the loader refuses it with a reason
+    (a filter would refuse it silently, with a tooltip)."""
+    where = container or st
+    where.file_uploader(label, type=types, key=key, accept_multiple_files=multiple, help=help,
+                        on_change=_remember, args=(key,))
+    files: list[Upload] = st.session_state.get(f"_{key}_kept", [])
+    if not files:
+        return []
+    total = sum(f.size for f in files)
+    if total > KEEP_UPLOADS_MB * 1024 * 1024 and not st.session_state.get(key):
+        # back from another page with more than a session keeps: let them go, and say so
+        st.session_state.pop(f"_{key}_kept", None)
+        where.warning(f"{len(files)} upload(s), {total / 1e6:.0f} MB, were more than a session keeps across "
+                      f"pages ({KEEP_UPLOADS_MB} MB) and were dropped: upload them again.",
+                      icon=":material/delete_sweep:")
+        return []
+    if not st.session_state.get(key):  # the widget is fresh (another page was visited): say what is kept
+        names = ", ".join(f.name for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        where.caption(f"Kept from before: **{names}** ({total / 1e6:.1f} MB). Upload again to replace, "
+                      "or clear it below.")
+        if where.button("Clear kept upload", key=f"_{key}_forget", icon=":material/close:"):
+            st.session_state.pop(f"_{key}_kept", None)
+            st.rerun()
+    elif total > KEEP_UPLOADS_MB * 1024 * 1024:
+        where.caption(f"These uploads ({total / 1e6:.0f} MB) are more than a session keeps across pages "
+                      f"({KEEP_UPLOADS_MB} MB): they will be dropped if you leave this page.")
+    return files
+
+
+# --- refusals and errors ------------------------------------------------------------------------
+
+def refusal(exc: BaseException) -> str:
+    """Why a file (or a run on it) was refused, in one line."""
+    if isinstance(exc, ModelError):
+        return f"the model is unavailable: {exc}"
+    if isinstance(exc, (ImageLoadError, ValueError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def refuse(name: str, reason: str) -> None:
+    """The one visible line every refused file gets: `name: reason`."""
+    st.error(f"**{name}**: {reason}", icon=":material/broken_image:")
+
 
 def show_error(name: str, exc: BaseException) -> None:
     """One line naming the file and the reason; never a traceback for input we refuse on purpose."""
-    if isinstance(exc, ImageLoadError):
-        st.error(f"**{name}**: {exc}", icon=":material/broken_image:")
-    elif isinstance(exc, ModelError):
-        st.error(f"**{name}**: the model is unavailable: {exc}", icon=":material/error:")
-    else:
-        st.error(f"**{name}**: {type(exc).__name__}: {exc}", icon=":material/error:")
+    refuse(name, refusal(exc))
 
 
 def stem(filename: str) -> str:
     return Path(filename).stem or "image"
 
 
-def _encoder(image: Image.Image, fmt: str, icc: bytes | None = None) -> Callable[[], bytes]:
-    # Deferred: a 12 MP lossless WebP takes seconds, so only encode what is actually downloaded.
-    return functools.partial(encode, image, fmt, icc)
+def thumb(data: bytes, side: int) -> bytes:
+    """A thumbnail that fills a fixed side×side box whatever the image's shape (one helper for every page)."""
+    return preview.boxed_thumbnail(data, side)
 
 
-def download_buttons(image: Image.Image, mask: Image.Image, name: str, key: str,
-                     icc: bytes | None = None) -> None:
-    """PNG, WebP and mask downloads side by side."""
-    base = stem(name)
-    c1, c2, c3 = st.columns(3)
-    c1.download_button("Download PNG", _encoder(image, "png", icc), f"{base}-cutout.png", "image/png",
-                       key=f"{key}_png", on_click="ignore", icon=":material/download:", width="stretch")
-    c2.download_button("Download WebP", _encoder(image, "webp", icc), f"{base}-cutout.webp", "image/webp",
-                       key=f"{key}_webp", on_click="ignore", icon=":material/download:", width="stretch")
-    c3.download_button("Download mask", _encoder(mask, "png"), f"{base}-mask.png", "image/png",
-                       key=f"{key}_mask", on_click="ignore", icon=":material/download:", width="stretch")
+# --- models -------------------------------------------------------------------------------------
+
+@st.cache_data(ttl=600, show_spinner=False)
+def model_states() -> dict[str, models.Availability]:
+    """Which models are on disk, can be fetched or built, or cannot be reached from here (probed
+    with short connects, remembered for ten minutes)."""
+    return {name: models.availability(name) for name in models.REGISTRY}
+
+
+def model_label(name: str) -> str:
+    spec, state = models.REGISTRY[name], model_states()[name]
+    return f"{name} · {spec.size_mb:g} MB · {spec.input_size} px · {state.state}"
+
+
+def ensure_model(name: str) -> bool:
+    """The model ready to use, fetched (or built) with a progress bar when missing; False, with the
+    reason and a retry button, when that failed. Called only where the model is needed: a page that
+    does not run it (Watermark with a colour key, Serving Lab) works without it."""
+    if models.is_available(name):
+        return True
+    failed = st.session_state.get(f"_fetch_failed_{name}")
+    if failed:
+        st.error(f"**{name}**: {failed}", icon=":material/cloud_off:")
+        st.caption(f"{models.DEFAULT_MODEL} (the default) comes with `make run`: pick it in the sidebar, "
+                   f"or retry once {name}'s source is reachable.")
+        if not st.button(f"Retry fetching {name}", key=f"_retry_{name}"):
+            return False
+        st.session_state.pop(f"_fetch_failed_{name}", None)
+    bar = st.progress(0.0, text=f"Fetching model {name}…")
+
+    def progress(message: str, done: int, total: int | None) -> None:
+        bar.progress(min(1.0, done / total) if total else 0.0, text=message)
+
+    try:
+        models.fetch(name, progress, timeout=20)  # a blocked network should not hang the page for minutes
+    except ModelError as exc:
+        bar.empty()
+        st.session_state[f"_fetch_failed_{name}"] = str(exc)
+        model_states.clear()
+        st.error(f"**{name}**: {exc}", icon=":material/cloud_off:")
+        return False
+    bar.empty()
+    model_states.clear()
+    return True
+
+
+# --- long jobs: a Stop button, and what a stopped job finished --------------------------------------
+
+@dataclass
+class Job:
+    """A long job's progress, kept in the session: a job that ends normally removes it, so one still
+    there on the next run was stopped (by its Stop button, or any other click on the page)."""
+
+    what: str
+    total: int = 0
+    done: int = 0
+    last: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+    def step(self, done: int, total: int, last: str = "") -> None:
+        self.done, self.total, self.last = done, total, last
+
+
+@contextmanager
+def stoppable(key: str, what: str) -> Iterator[Job]:
+    """Runs a job with a Stop button above it. Pressing Stop reruns the page; Streamlit interrupts this
+    run at its next drawing call, and the job's own cleanup (child processes killed, threads ended)
+    runs as the interruption unwinds. `tick` callbacks (runner.ticking) make sure drawing calls keep
+    coming while a child runs."""
+    slot = st.empty()
+    slot.button(f"Stop {what}", key=f"_{key}_stop", icon=":material/stop_circle:")
+    job = Job(what)
+    st.session_state[f"_{key}_job"] = job
+    elapsed = st.empty()
+
+    def tick() -> None:
+        elapsed.caption(f"{what}: {time.monotonic() - job.started:.0f} s")
+
+    with runner.ticking(tick):
+        yield job
+    st.session_state.pop(f"_{key}_job", None)
+    slot.empty()
+    elapsed.empty()
+
+
+def stopped_notice(key: str) -> Job | None:
+    """Says what a stopped job finished (once), and returns it."""
+    job: Job | None = st.session_state.pop(f"_{key}_job", None)
+    if job is not None:
+        done = f"{job.done} of {job.total}" if job.total else "none"
+        st.warning(f"Stopped: {job.what} finished {done} step(s)" + (f" (last: {job.last})" if job.last else "")
+                   + ". Its child processes were ended; nothing else was kept.", icon=":material/stop_circle:")
+    return job
 
 
 # --- choosing an image ---------------------------------------------------------------------
@@ -198,13 +376,14 @@ class Picked:
 def pick_image(prefix: str, default_sample: bool = False) -> Picked | None:
     """An uploader beside a sample picker; the upload wins when both are set."""
     left, right = st.columns([3, 2], vertical_alignment="bottom")
-    upload = left.file_uploader("Upload an image", type=UPLOAD_TYPES, key=f"{prefix}_upload",
-                                help="JPEG, PNG, WebP, BMP, TIFF or GIF (first frame).")
+    files = uploads("Upload an image", f"{prefix}_upload", container=left,
+                    help="JPEG, PNG, WebP, BMP, TIFF, GIF (first frame), AVIF, TGA, PPM or ICO. "
+                         "Any other file is refused with its reason.")
     names = list(samples.available())
     choice = right.selectbox("…or try a sample", names, index=0 if default_sample else None,
-                             key=f"{prefix}_sample", placeholder="Pick a sample image")
-    if upload is not None:
-        return Picked(upload.name, upload.file_id, upload.getvalue())
+                             placeholder="Pick a sample image", **kept(f"{prefix}_sample"))
+    if files:
+        return Picked(files[0].name, files[0].ident, files[0].data)
     if choice is not None:
         return Picked(choice, f"sample:{choice}", sample_bytes(choice))
     return None

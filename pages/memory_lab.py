@@ -9,6 +9,7 @@ from pages import common
 from rembg_core import memory
 from rembg_core.claims import CLAIMS, Plan, check_claims, load_run
 from rembg_core.claims.catalog import BY_ID
+from rembg_core.claims.records import ClaimsRun
 from rembg_core.claims.report import rows as claim_rows
 from rembg_core.dashboard import charts
 from rembg_core.dashboard import runs as lab
@@ -90,18 +91,24 @@ def claims_section(picked: common.Picked | None, settings: common.Settings) -> N
                "is computed from those figures. Nothing below comes from another machine unless you load a "
                "saved run, which says where and when it was made.")
     c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
-    quick = c1.toggle("Quick (one round, about a minute)", value=True, key="lab_claims_quick",
+    quick = c1.toggle("Quick (one round, about a minute)", value=True, **common.kept("lab_claims_quick"),
                       help="Off: three interleaved rounds, so the figures carry a spread (several minutes).")
     check = c1.button("Check the claims", icon=":material/fact_check:", key="lab_claims_check", width="stretch")
     saved = c2.file_uploader("…or load a saved claims run (JSON)", type=["json"], key="lab_claims_upload")
+    common.stopped_notice("lab_claims")
     if check:
         bar = st.progress(0.0, text="Starting fresh processes…")
         image = common.as_file(picked) if picked is not None else None
-        run = check_claims(image, plan=Plan.quick() if quick else Plan(), config=settings.config,
-                           command="Memory Lab: Check the claims" + (" (quick)" if quick else ""),
-                           progress=lambda done, total, what: bar.progress(done / total, text=f"{done}/{total} · {what}"))
+        with common.stoppable("lab_claims", "the claims check") as job:
+
+            def progress(done: int, total: int, what: str) -> None:
+                job.step(done, total, what)
+                bar.progress(done / total, text=f"{done}/{total} · {what}")
+
+            st.session_state[CLAIMS_RUN] = check_claims(
+                image, plan=Plan.quick() if quick else Plan(), config=settings.config,
+                command="Memory Lab: Check the claims" + (" (quick)" if quick else ""), progress=progress)
         bar.empty()
-        st.session_state[CLAIMS_RUN] = run
     elif saved is not None and st.session_state.get(f"{CLAIMS_RUN}_file") != saved.file_id:
         try:
             st.session_state[CLAIMS_RUN] = load_run(saved.getvalue())
@@ -109,9 +116,9 @@ def claims_section(picked: common.Picked | None, settings: common.Settings) -> N
         except ValueError as exc:
             st.error(f"**{saved.name}**: {exc}", icon=":material/error:")
     run = st.session_state.get(CLAIMS_RUN)
-    if run is None:
-        for claim in CLAIMS:
-            st.markdown(f"- **{claim.title}** — {claim.words}")
+    if not isinstance(run, ClaimsRun):
+        for listed in CLAIMS:
+            st.markdown(f"- **{listed.title}** — {listed.words}")
         return
     st.info(run.provenance[:1].upper() + run.provenance[1:], icon=":material/history:")
     # what fits at 1280 px; each claim's figures are in its expander below
@@ -142,7 +149,7 @@ settings = common.settings()
 c0, c1 = st.columns([3, 2], vertical_alignment="bottom")
 c0.caption(f"Settings from the sidebar: **{settings.config.flags_label}**, max_size "
            f"**{common.max_size_label(settings.max_size or 0)}**. Change them there.")
-repeats = c1.slider("Images per run", 1, 8, 3, key="lab_repeats",
+repeats = c1.slider("Images per run", 1, 8, 3, **common.kept("lab_repeats"),
                     help="In-process: the image is processed this many times in a row. Isolated: measured repeats "
                          "after two warm-ups (the second warm-up is where the memory pattern allocates).")
 b1, b2, b3 = st.columns([2, 2, 1])
@@ -155,15 +162,18 @@ r1, _ = st.columns([2, 3])
 with r1:
     common.release_control("lab_release")
 
-if (run_here or run_iso) and picked is None:
-    st.warning("Pick a sample or upload an image first.")
-elif run_here:
+common.stopped_notice("lab_iso")
+if picked is None:
+    if run_here or run_iso:
+        st.warning("Pick a sample or upload an image first.")
+elif run_here and common.ensure_model(settings.config.model):
     try:
         history().append(run_in_process(picked, settings, repeats))
     except (ImageLoadError, ModelError) as exc:
         common.show_error(picked.name, exc)
-elif run_iso:
-    with st.spinner("Measuring in a fresh Python process (start-up, model load, two warm-ups, then the repeats)…"):
+elif run_iso and common.ensure_model(settings.config.model):
+    with st.spinner("Measuring in a fresh Python process (start-up, model load, two warm-ups, then the repeats)…"), \
+            common.stoppable("lab_iso", "the isolated run"):
         outcome = lab.isolated(len(history()) + 1, common.as_file(picked), picked.name, picked.ident,
                                settings.config, settings.max_size, repeats)
     if isinstance(outcome, lab.IsolatedFailure):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
 
 from pages import common
-from rembg_core import RemoveOptions, compose, models
+from rembg_core import RemoveOptions, colors, models, naming
 from rembg_core.dashboard import charts
 from rembg_core.dashboard import kept as kept_
-from rembg_core.dashboard.glossary import GETTING_STARTED, UNITS, max_size_story
+from rembg_core.dashboard.glossary import GETTING_STARTED, OPTION_HELP, UNITS, max_size_story
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import remove
@@ -25,25 +26,19 @@ class Run:
     recomposed: float | None = None  # seconds, when only compositing options changed since
 
 
-def hex_to_rgba(value: str, alpha: int = 255) -> compose.Color:
-    value = value.lstrip("#")
-    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16), alpha
-
-
 def options(max_size: int | None) -> RemoveOptions:
     c1, c2, c3, c4 = st.columns(4)
-    only_mask = c1.toggle("Only the mask", key="remove_only_mask", help="Download the greyscale mask as the result.")
-    post = c2.toggle("Post-process mask", key="remove_post",
-                     help="Opening, blur and threshold: a clean hard edge, loses fine hair.")
-    crop = c3.toggle("Crop to subject", key="remove_crop", help="Trim the transparent margin around the subject.")
-    use_bg = c4.toggle("Solid background", key="remove_use_bg", disabled=only_mask)
+    only_mask = c1.toggle("Only the mask", help=OPTION_HELP["only_mask"], **common.kept("remove_only_mask"))
+    post = c2.toggle("Post-process mask", help=OPTION_HELP["post"], **common.kept("remove_post"))
+    crop = c3.toggle("Crop to subject", help=OPTION_HELP["crop"], **common.kept("remove_crop"))
+    use_bg = c4.toggle("Solid background", disabled=only_mask, **common.kept("remove_use_bg"))
     spec = models.get_spec(common.settings().config.model)
     cap = common.settings().max_size
     st.caption(f"max_size (sidebar) is **{common.max_size_label(cap or 0)}**: it caps decoding, the mask upscale "
                f"and compositing — the model always sees {spec.input_size}×{spec.input_size} px.")
     bgcolor = None
     if use_bg and not only_mask:
-        bgcolor = hex_to_rgba(st.color_picker("Background colour", "#FFFFFF", key="remove_bg"))
+        bgcolor = colors.parse_color(st.color_picker("Background colour", "#FFFFFF", **common.kept("remove_bg")))
     return RemoveOptions(max_size=max_size, only_mask=only_mask, post_process_mask=post, crop=crop, bgcolor=bgcolor)
 
 
@@ -66,22 +61,27 @@ def after_caption(k: kept_.Kept) -> str:
 
 
 def downloads(k: kept_.Kept) -> None:
-    base = common.stem(k.name)
-    c1, c2, c3 = st.columns(3)
-    c1.download_button("Download PNG", k.image_png, f"{base}-cutout.png", "image/png", key="remove_dl_png",
-                       on_click="ignore", icon=":material/download:", width="stretch")
-    c2.download_button("Download WebP", k.webp, f"{base}-cutout.webp", "image/webp", key="remove_dl_webp",
-                       on_click="ignore", icon=":material/download:", width="stretch")
-    c3.download_button("Download mask", k.alpha_png, f"{base}-mask.png", "image/png", key="remove_dl_mask",
-                       on_click="ignore", icon=":material/download:", width="stretch")
+    """The result as PNG and WebP, and its mask. With "Only the mask" on, the result is the mask: two
+    buttons, both named for it."""
+    what = "mask" if k.options.only_mask else "cutout"
+    name = naming.OutputNames(suffix=f"-{what}")
+    files: list[tuple[str, bytes | Callable[[], bytes], str, str]] = [
+             (f"Download {what} PNG", k.image_png, name(k.name, "png"), "image/png"),
+             (f"Download {what} WebP", k.webp, name(k.name, "webp"), "image/webp")]
+    if not k.options.only_mask:
+        files.append(("Download mask PNG", k.alpha_png, naming.OutputNames(suffix="-mask")(k.name), "image/png"))
+    for i, (col, (label, data, filename, mime)) in enumerate(zip(st.columns(len(files)), files)):
+        col.download_button(label, data, filename, mime, key=f"remove_dl_{i}", on_click="ignore",
+                            icon=":material/download:", width="stretch")
 
 
 def show(run_: Run, settings: common.Settings) -> None:
     k, trace = run_.kept, run_.trace
-    before, after = st.columns(2)
-    # width="content": a cropped or small result keeps its proportions instead of being stretched
-    before.image(k.before, caption=f"Before — {k.name}", width="content")
-    after.image(k.after, caption=after_caption(k), width="content")
+    # one scale for both: columns as wide as the two previews, each image filling its column, so a crop
+    # is drawn at the size it has in the Before image
+    before, after = st.columns([k.before_size[0], k.after_size[0]])
+    before.image(k.before, caption=f"Before — {k.name}", width="stretch")
+    after.image(k.after, caption=after_caption(k), width="stretch")
     for note in k.notes:
         st.caption(f"Note: {note}")
     if run_.recomposed is not None:
@@ -129,10 +129,13 @@ if picked is None:
 # The model's mask depends on the image and the session settings only; compositing options reuse it.
 mask_key = (picked.ident, repr(settings.config), settings.max_size)
 last: Run | None = st.session_state.get("remove_last")
+if last is not None and last.kept.mask_key != mask_key:
+    st.session_state.pop("remove_last", None)  # another file or setting: never show the old one's result
+    last = None
 try:
-    if last is None or last.kept.mask_key != mask_key:
-        st.session_state.pop("remove_last", None)  # let the old result go before the new one is made
-        last = None
+    if last is None:
+        if not common.ensure_model(settings.config.model):
+            st.stop()
         with st.spinner(f"Removing the background of {picked.name}…"):
             last = run(mask_key, picked, opts, settings)
     elif last.kept.options != opts:
@@ -140,7 +143,6 @@ try:
         recomposed = kept_.recompose(last.kept, picked.data, opts)
         last = Run(recomposed, last.trace, last.timings, time.perf_counter() - t0)
 except (ImageLoadError, ModelError) as exc:
-    st.session_state.pop("remove_last", None)
     common.show_error(picked.name, exc)
     st.stop()
 st.session_state["remove_last"] = last

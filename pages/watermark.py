@@ -9,33 +9,27 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import zipfile
 from dataclasses import replace
 
 import streamlit as st
 from PIL import Image
 
 from pages import common
-from rembg_core import samples
+from rembg_core import colors, naming, samples
 from rembg_core import watermark as W
+from rembg_core.batch import zip_writer
+from rembg_core.dashboard.glossary import WATERMARK_HELP
 from rembg_core.errors import ImageLoadError, ModelError
 
 PREVIEW_SIDE = 900  # px: what the browser gets for a stamped photo; downloads are full size
 SWATCH_SIDE = 420  # px: the mark on checker / light / dark
 LIGHT_BG, DARK_BG = (246, 246, 244), (28, 30, 34)
-SOURCE_LABELS = {"auto": "Auto", "key": "Colour key", "model": "Model (background removal)", "alpha": "Own transparency"}
+SOURCE_LABELS: dict[W.Source, str] = {"auto": "Auto", "key": "Colour key", "model": "Model (background removal)", "alpha": "Own transparency"}
 EDGE_LABELS = ("As it is", "Hard (threshold)", "Feathered")
 COLOR_LABELS = ("White", "Black", "Original colours", "Greyscale", "Custom tint")
-POSITION_LABELS = {p: p.replace("-", " ").capitalize() for p in W.POSITIONS} | {W.TILE: "Tiled, all over"}
+POSITION_LABELS: dict[str, str] = {p: p.replace("-", " ").capitalize() for p in W.POSITIONS} | {W.TILE: "Tiled, all over"}
 SAMPLE_PHOTOS = ("Coffee (scikit-image)", "Astronaut (scikit-image)", "Apple on a table (drawn)")
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
-
-
-def thumbnail(image: Image.Image, side: int) -> Image.Image:  # for the mark (photos are decoded small)
-    small = image.copy()
-    small.thumbnail((side, side), Image.Resampling.LANCZOS)
-    return small
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -46,22 +40,17 @@ def sample_logo_bytes() -> bytes:
 
 
 def logo_input() -> tuple[str, bytes]:
-    upload = st.file_uploader("Logo", type=common.UPLOAD_TYPES, key="wm_logo",
-                              help="A logo on a plain background, a transparent PNG, or any photo. "
-                                   "Nothing uploaded: a sample logo is used.")
-    if upload is None:
+    files = common.uploads("Logo", "wm_logo", help=WATERMARK_HELP["logo"])
+    if not files:
         st.caption("Using the **sample logo** (drawn on white). Upload your own to replace it.")
         return "sample-logo.png", sample_logo_bytes()
-    return upload.name, upload.getvalue()
+    return files[0].name, files[0].data
 
 
 def photo_inputs() -> list[tuple[str, bytes]]:
-    uploads = st.file_uploader("Photos to stamp (optional)", type=common.UPLOAD_TYPES, key="wm_photos",
-                               accept_multiple_files=True,
-                               help="Previews are scaled down; downloads are stamped at full size. "
-                                    "Nothing uploaded: a sample photo.")
-    if uploads:
-        return [(u.name, u.getvalue()) for u in uploads]
+    files = common.uploads("Photos to stamp (optional)", "wm_photos", multiple=True, help=WATERMARK_HELP["photos"])
+    if files:
+        return [(u.name, u.data) for u in files]
     available = samples.available()
     name = next((n for n in SAMPLE_PHOTOS if n in available), next(iter(available)))
     st.caption(f"Previewing on a sample photo: **{name}**. Upload photos to stamp your own.")
@@ -70,41 +59,32 @@ def photo_inputs() -> list[tuple[str, bytes]]:
 
 # --- controls --------------------------------------------------------------------------------
 
-def hex_rgb(value: str) -> W.RGB:
-    return W.parse_rgb(value)
-
-
-def rgb_hex(value: W.RGB) -> str:
-    return "#{:02X}{:02X}{:02X}".format(*value)
-
-
 def watermark_controls(detected: W.RGB) -> W.WatermarkSpec:
     st.markdown("**Cut-out**")
-    source = st.selectbox("Transparency from", list(SOURCE_LABELS), format_func=SOURCE_LABELS.get, key="wm_source",
-                          help="Auto: the logo's own transparency if it has some; a colour key when its border is "
-                               "one plain colour; otherwise the background-removal model.")
+    source = st.selectbox("Transparency from", list(SOURCE_LABELS), format_func=SOURCE_LABELS.__getitem__,
+                          help=WATERMARK_HELP["source"], **common.kept("wm_source"))
     key_color, tolerance, softness = None, 16.0, 64.0
     if source in ("auto", "key"):
         with st.expander("Colour key", expanded=source == "key"):
-            auto_key = st.checkbox(f"Detect background colour ({rgb_hex(detected)})", value=True, key="wm_key_auto")
+            auto_key = st.checkbox(f"Detect background colour ({colors.to_hex(detected)})", value=True, **common.kept("wm_key_auto"))
             if not auto_key:
-                key_color = hex_rgb(st.color_picker("Background colour", rgb_hex(detected), key="wm_key_color"))
-            tolerance = float(st.slider("Tolerance", 0, 120, 16, key="wm_tolerance",
+                key_color = colors.parse_rgb(st.color_picker("Background colour", colors.to_hex(detected), **common.kept("wm_key_color")))
+            tolerance = float(st.slider("Tolerance", 0, 120, 16, **common.kept("wm_tolerance"),
                                         help="Colours this close to the background (RGB distance) become transparent."))
-            softness = float(st.slider("Softness", 0, 200, 64, key="wm_softness",
+            softness = float(st.slider("Softness", 0, 200, 64, **common.kept("wm_softness"),
                                        help="Width of the soft ramp beyond the tolerance; 0 = a hard key."))
-    defringe = st.checkbox("Remove colour fringe", value=True, key="wm_defringe",
+    defringe = st.checkbox("Remove colour fringe", value=True, **common.kept("wm_defringe"),
                            help="Un-mix the background colour from soft edge pixels, so a logo cut from white "
                                 "does not glow on dark photos.")
-    edge = st.radio("Edge", EDGE_LABELS, horizontal=True, key="wm_edge")
+    edge = st.radio("Edge", EDGE_LABELS, horizontal=True, **common.kept("wm_edge"))
     threshold, feather = None, 0.0
     if edge == EDGE_LABELS[1]:
-        threshold = st.slider("Threshold (alpha)", 1, 255, 128, key="wm_threshold")
+        threshold = st.slider("Threshold (alpha)", 1, 255, 128, **common.kept("wm_threshold"))
     elif edge == EDGE_LABELS[2]:
-        feather = float(st.slider("Feather radius (px)", 0.5, 20.0, 2.0, 0.5, key="wm_feather"))
+        feather = float(st.slider("Feather radius (px)", 0.5, 20.0, 2.0, 0.5, **common.kept("wm_feather")))
 
     st.markdown("**Look**")
-    colour = st.radio("Colour", COLOR_LABELS, horizontal=True, key="wm_colour")
+    colour = st.radio("Colour", COLOR_LABELS, horizontal=True, **common.kept("wm_colour"))
     tint, grey = None, False
     if colour == "White":
         tint = (255, 255, 255)
@@ -113,16 +93,16 @@ def watermark_controls(detected: W.RGB) -> W.WatermarkSpec:
     elif colour == "Greyscale":
         grey = True
     elif colour == "Custom tint":
-        tint = hex_rgb(st.color_picker("Tint", "#1E40AF", key="wm_tint"))
-    opacity = st.slider("Opacity", 0, 100, 30, format="%d %%", key="wm_opacity") / 100
+        tint = colors.parse_rgb(st.color_picker("Tint", "#1E40AF", **common.kept("wm_tint")))
+    opacity = st.slider("Opacity", 0, 100, 30, format="%d %%", **common.kept("wm_opacity")) / 100
 
     st.markdown("**Canvas**")
     c1, c2 = st.columns(2)
-    trim = c1.checkbox("Trim margins", value=True, key="wm_trim")
-    square = c2.checkbox("Square canvas", value=False, key="wm_square")
+    trim = c1.checkbox("Trim margins", value=True, **common.kept("wm_trim"))
+    square = c2.checkbox("Square canvas", value=False, **common.kept("wm_square"))
     c1, c2 = st.columns(2)
-    padding = int(c1.number_input("Padding (px)", 0, 2000, 0, step=4, key="wm_padding"))
-    size = int(c2.number_input("Longest side (px, 0 = as is)", 0, 8000, 0, step=50, key="wm_size"))
+    padding = int(c1.number_input("Padding (px)", 0, 2000, 0, step=4, **common.kept("wm_padding")))
+    size = int(c2.number_input("Longest side (px, 0 = as is)", 0, 8000, 0, step=50, **common.kept("wm_size")))
     return W.WatermarkSpec(source=source, key_color=key_color, tolerance=tolerance, softness=softness,
                            defringe=defringe, threshold=threshold, feather=feather, greyscale=grey, tint=tint,
                            trim=trim, size=size or None, padding=padding, square=square, opacity=opacity)
@@ -131,16 +111,17 @@ def watermark_controls(detected: W.RGB) -> W.WatermarkSpec:
 def placement_controls() -> W.PlacementSpec:
     st.markdown("**Placement on photos**")
     position = st.selectbox("Position", list(POSITION_LABELS), index=W.POSITIONS.index("bottom-right"),
-                            format_func=POSITION_LABELS.get, key="wm_position")
-    scale = st.slider("Width (% of the photo's width)", 2, 100, 20, format="%d %%", key="wm_scale") / 100
+                            format_func=POSITION_LABELS.__getitem__, **common.kept("wm_position"))
+    scale = st.slider("Width (% of the photo's width)", 2, 100, 20, format="%d %%", **common.kept("wm_scale")) / 100
     tile = position == W.TILE
     c1, c2 = st.columns(2)
     # empty = automatic (3 % of the shorter side; the mark's height), so 0 stays a real choice
-    margin = c1.number_input("Margin (px)", 0, 5000, None, step=4, key="wm_margin", disabled=tile,
-                             placeholder="auto", help="Distance from the photo's edges; empty = 3 % of its shorter side.")
-    spacing = c2.number_input("Tile spacing (px)", 0, 5000, None, step=10, key="wm_spacing", disabled=not tile,
-                              placeholder="auto", help="Gap between tiles; empty = the mark's height.")
-    angle = float(st.slider("Rotation (°, counter-clockwise)", -180, 180, 30 if tile else 0, key=f"wm_angle_{tile}"))
+    margin = c1.number_input("Margin (px)", 0, 5000, None, step=4, disabled=tile, placeholder="auto",
+                             help=WATERMARK_HELP["margin"], **common.kept("wm_margin"))
+    spacing = c2.number_input("Tile spacing (px)", 0, 5000, None, step=10, disabled=not tile, placeholder="auto",
+                              help=WATERMARK_HELP["spacing"], **common.kept("wm_spacing"))
+    angle = float(st.slider("Rotation (°, counter-clockwise)", -180, 180, 30 if tile else 0,
+                            **common.kept(f"wm_angle_{tile}")))
     return W.PlacementSpec(position=position, scale=scale, angle=angle,
                            margin=None if margin is None else int(margin),
                            spacing=None if spacing is None else int(spacing))
@@ -155,6 +136,8 @@ def model_extract(logo: Image.Image, ident: str, spec: W.WatermarkSpec) -> W.Wat
     memo = st.session_state.get("wm_model_memo")
     if memo and memo[0] == key:
         return memo[1]
+    if not common.ensure_model(config.model):  # only this cut-out needs the model: a colour key works without
+        st.stop()
     with st.spinner("Cutting the logo out with the model…"), common.lease(config) as session:
         wm = W.extract(logo, replace(spec, source="model"), session=session)
     st.session_state["wm_model_memo"] = (key, wm)
@@ -191,22 +174,16 @@ def stamped_file(data: bytes, mark: Image.Image, placement: W.PlacementSpec) -> 
 
 def zip_of(items: list[tuple[str, bytes]], mark: Image.Image, placement: W.PlacementSpec) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:  # JPEG/PNG/WebP are compressed already
+    with zip_writer(buf) as add:
         for name, data in items:  # one photo in memory at a time
-            zf.writestr(name, stamped_file(data, mark, placement))
+            add(name, stamped_file(data, mark, placement))
     return buf.getvalue()
 
 
 def out_names(photos: list[tuple[str, Image.Image]]) -> list[str]:
     """`<stem>-watermarked.<ext>`, numbered when two uploads share a name (a zip cannot hold both)."""
-    names: list[str] = []
-    for name, photo in photos:
-        stem, ext = f"{common.stem(name)}-watermarked", EXT[W.photo_format(photo)]
-        candidate, n = f"{stem}.{ext}", 2
-        while candidate in names:
-            candidate, n = f"{stem}-{n}.{ext}", n + 1
-        names.append(candidate)
-    return names
+    names = naming.OutputNames(suffix="-watermarked")
+    return [names(common.stem(name), W.photo_format(photo)) for name, photo in photos]
 
 
 # --- page ------------------------------------------------------------------------------------
@@ -219,11 +196,13 @@ st.caption("Turn a logo into a transparent watermark, see it on light, dark and 
 controls, view = st.columns([1, 2], gap="large")
 with controls:
     logo_name, logo_data = logo_input()
+    refused = False
     try:
         logo = W.load_logo(logo_data)
-    except ImageLoadError as exc:
+    except ImageLoadError as exc:  # say why; the controls stay drawn (and set) for the next logo
         common.show_error(logo_name, exc)
-        st.stop()
+        refused = True
+        logo = W.load_logo(sample_logo_bytes())
     detected, plain = W.detect_background(logo)
     spec_error = None
     try:
@@ -233,6 +212,10 @@ with controls:
     placement = placement_controls()
 
 with view:
+    if refused:
+        st.info(f"No watermark from **{logo_name}**: upload another logo, or clear it to use the sample logo.",
+                icon=":material/upload:")
+        st.stop()
     if spec_error is not None:
         st.error(f"**Settings**: {spec_error}")
         st.stop()
@@ -243,7 +226,7 @@ with view:
         common.show_error(logo_name, exc)
         st.stop()
     mark = wm.image
-    how = {"key": f"colour key on {rgb_hex(wm.background)}" if wm.background else "colour key",
+    how = {"key": f"colour key on {colors.to_hex(wm.background)}" if wm.background else "colour key",
            "model": "the background-removal model", "alpha": "the logo's own transparency"}[wm.source]
     st.markdown(f"**{logo_name}** → {mark.width}×{mark.height} px watermark; transparency from {how}.")
     for note in wm.notes:
@@ -251,7 +234,8 @@ with view:
     if spec.source == "auto" and wm.source == "model" and not plain:
         st.caption("The logo's border is not one plain colour, so the model cut it out.")
 
-    small = thumbnail(mark, SWATCH_SIDE)
+    small = mark.copy()
+    small.thumbnail((SWATCH_SIDE, SWATCH_SIDE), Image.Resampling.LANCZOS)
     border = max(8, min(small.size) // 10)
     c1, c2, c3 = st.columns(3)
     c1.image(W.on_background(small, "checker", border), caption="Transparent", width="stretch")

@@ -40,3 +40,21 @@ def app_icon(size: int = 64) -> Image.Image:
     icon = checkerboard((size, size), max(4, size // 8)).convert("RGBA")
     ImageDraw.Draw(icon).ellipse((size * 0.14, size * 0.14, size * 0.86, size * 0.86), fill=(214, 40, 57, 255))
     return icon
+
+
+def boxed_thumbnail(data: bytes, side: int, background: tuple[int, int, int] = (241, 244, 247)) -> bytes:
+    """An encoded image shrunk to fit a side×side box and centred on it, as a JPEG of exactly
+    side×side px: a 3×4000 strip and a 4000×3 one take the same room in a grid as a photo.
+    Transparency is shown over a checkerboard."""
+    import io
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (side, side))  # JPEG: decode near the thumbnail's size, not at full size
+        im.thumbnail((side, side), Image.Resampling.LANCZOS)
+        shown = on_checkerboard(im, cell=8) if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info \
+            else im.convert("RGB")
+    box = Image.new("RGB", (side, side), background)
+    box.paste(shown, ((side - shown.width) // 2, (side - shown.height) // 2))
+    out = io.BytesIO()
+    box.save(out, "JPEG", quality=85)
+    return out.getvalue()

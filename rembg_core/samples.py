@@ -129,11 +129,15 @@ def package_photos() -> list[Path]:
     return [folder / f for f in PACKAGE_PHOTO_FILES if folder is not None and (folder / f).is_file()]
 
 
+def peer_suite_path() -> Path:
+    """Where rembg's test fixtures and golden image are looked for: `$REMBG_LAB_PEER_SUITE`, else
+    `../shared/peer-suite` beside the project (whether or not it is there)."""
+    return Path(os.environ.get(PEER_SUITE_ENV) or Path(__file__).resolve().parents[2] / "shared" / "peer-suite")
+
+
 def peer_suite() -> Path | None:
-    """rembg's test fixtures and golden image: `$REMBG_LAB_PEER_SUITE`, else `../shared/peer-suite`
-    beside the project. None when it is not there (a clone alone does not have it)."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "peer-suite"
-    folder = Path(os.environ.get(PEER_SUITE_ENV) or default)
+    """The peer suite's folder, or None when it is not there (a clone alone does not have it)."""
+    folder = peer_suite_path()
     return folder if any((folder / "fixtures").glob("*.jpg")) else None
 
 

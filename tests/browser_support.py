@@ -23,6 +23,9 @@ from tests.conftest import ROOT
 CHROMIUM = Path(os.environ.get("REMBG_LAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+# Streamlit 1.67's websocket endpoint, when a browser tab is still connected as the server stops, calls
+# close() on a socket already closed and logs this traceback: the server's own race, not the app's error.
+CLOSE_RACE = 'WebSocketDisconnected: Cannot call "send" once a close message has been sent.'
 VIEWPORT = {"width": 1400, "height": 2200}  # tall: Streamlit's main area scrolls inside the page
 
 
@@ -32,30 +35,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class RunningApp:
+    """A started `streamlit run app.py`: its URL, its process and what it has logged so far."""
+
+    def __init__(self, url: str, proc: subprocess.Popen, log) -> None:
+        self.url, self.proc, self._log = url, proc, log
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_text(self) -> str:
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+
 @contextlib.contextmanager
-def streamlit_server() -> Iterator[str]:
-    """Start the app on a free loopback port; yield its base URL (ending in /); stop it afterwards."""
+def streamlit_app() -> Iterator[RunningApp]:
+    """Start the app on a free loopback port; stop it afterwards (and fail on a logged traceback)."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}/"
+        app = RunningApp(f"http://127.0.0.1:{port}/", proc, log)
         try:
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    with urllib.request.urlopen(url + "_stcore/health", timeout=2) as resp:
+                    with urllib.request.urlopen(app.url + "_stcore/health", timeout=2) as resp:
                         if resp.read().strip() == b"ok":
                             break
                 except OSError:
                     pass
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"streamlit did not come up:\n{log.read().decode(errors='replace')[-2000:]}")
+                    pytest.fail(f"streamlit did not come up:\n{app.log_text()[-2000:]}")
                 time.sleep(0.3)
-            yield url
+            yield app
         finally:
             proc.terminate()
             try:
@@ -63,9 +81,16 @@ def streamlit_server() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        log.seek(0)
-        output = log.read().decode(errors="replace")
-        assert "Traceback" not in output, f"the server logged an error:\n{output[-3000:]}"
+        output = app.log_text()
+        errors = [t for t in output.split("Traceback")[1:] if CLOSE_RACE not in t]
+        assert not errors, f"the server logged an error:\n{output[-3000:]}"
+
+
+@contextlib.contextmanager
+def streamlit_server() -> Iterator[str]:
+    """Start the app on a free loopback port; yield its base URL (ending in /); stop it afterwards."""
+    with streamlit_app() as app:
+        yield app.url
 
 
 @contextlib.contextmanager

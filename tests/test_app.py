@@ -77,7 +77,8 @@ def test_remove_upload_shows_cutout_metrics_charts_and_downloads(model_path, pho
     timeline = json.loads(charts[0].proto.spec)
     assert timeline["data"][0]["name"] == "RSS" and len(timeline["data"][0]["x"]) > 2
     downloads = [b.proto.label for b in at.get("download_button")]
-    assert downloads == ["Download PNG", "Download WebP", "Download mask"]
+    assert downloads == ["Download cutout PNG", "Download cutout WebP", "Download mask PNG"]
+    assert [b.proto.url for b in at.get("download_button")]  # each has a file behind it
 
 
 def test_remove_options_and_flags_take_effect(model_path):
@@ -124,6 +125,62 @@ def test_remove_recomposes_without_the_model_when_only_compositing_changes(model
     at.session_state["cfg_arena"] = False  # another session config: a new mask
     at.run()
     assert at.session_state["remove_last"].kept.inferences == 1
+
+
+def test_remove_only_the_mask_downloads_are_named_for_the_mask(model_path):
+    at = app("pages/remove.py").run()
+    at.file_uploader(key="remove_upload").set_value(("disc.png", png_bytes(subject_image((320, 240))), "image/png"))
+    at.toggle(key="remove_only_mask").set_value(True).run()
+    no_exception(at)
+    # the result is the mask: two files, both named for it (not a "-cutout.png" that is a mask)
+    assert [b.proto.label for b in at.get("download_button")] == ["Download mask PNG", "Download mask WebP"]
+
+
+def test_remove_keeps_upload_options_and_result_across_pages(model_path):
+    at = app("app.py").run()
+    at.file_uploader(key="remove_upload").set_value(("disc.png", png_bytes(subject_image((640, 480))), "image/png"))
+    at.toggle(key="remove_crop").set_value(True).run()
+    no_exception(at)
+    result = at.session_state["remove_last"]
+    at.switch_page("pages/batch.py").run()
+    no_exception(at)
+    at.switch_page("pages/remove.py").run()
+    no_exception(at)
+    assert at.toggle(key="remove_crop").value is True  # the option came back with the page
+    assert any("Kept from before" in c.value and "disc.png" in c.value for c in at.caption)
+    assert at.session_state["remove_last"] is result  # the same result, not a new model run
+    assert image_captions(at)[0] == "Before — disc.png"
+
+
+def test_an_unreachable_model_blocks_only_what_needs_it(model_path):
+    from rembg_core import models
+
+    missing = next((n for n in models.REGISTRY if not models.is_available(n)), None)
+    if missing is None:
+        pytest.skip("every model is on disk here")
+    at = app("app.py")
+    at.session_state["cfg_model"] = missing
+    at.run()
+    no_exception(at)
+    assert at.title[0].value == "Remove a background"  # the page keeps its title and its uploader
+    at.file_uploader(key="remove_upload").set_value(("disc.png", png_bytes(subject_image()), "image/png")).run()
+    if not models.is_available(missing):  # fetched meanwhile on a machine that reaches it: nothing to block
+        assert any(missing in e.value for e in at.error)
+    at.switch_page("pages/watermark.py").run()  # a colour key needs no model
+    no_exception(at)
+    assert at.title[0].value == "Watermark studio" and not at.error
+    assert any("watermark" in c for c in image_captions(at)) or at.get("image")
+    at.switch_page("pages/serving_lab.py").run()
+    assert at.title[0].value == "Serving Lab" and not at.exception
+
+
+def test_the_model_picker_says_where_each_model_is(model_path):
+    from pages import common
+
+    labels = {name: common.model_label(name) for name in common.models.REGISTRY}
+    assert labels["u2netp"].endswith("on disk") and "4.4 MB" in labels["u2netp"] and "320 px" in labels["u2netp"]
+    assert all(label.rsplit(" · ", 1)[-1] in ("on disk", "can be fetched", "not reachable here")
+               for label in labels.values())
 
 
 def test_remove_sample(model_path):

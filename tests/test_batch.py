@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import png_bytes, subject_image
 from PIL import Image
 
 from rembg_core import cli
@@ -27,6 +26,7 @@ from rembg_core.batch.cache import ResultCache
 from rembg_core.batch.inputs import unsafe_member_name
 from rembg_core.cli.common import ExitCode
 from rembg_core.measure.analysis import rss_drift
+from tests.conftest import png_bytes, subject_image
 
 pytestmark = pytest.mark.model
 

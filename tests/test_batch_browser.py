@@ -6,7 +6,8 @@ import io
 import zipfile
 
 import pytest
-from conftest import png_bytes, subject_image
+
+from tests.conftest import png_bytes, subject_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import zipfile
 
 import pytest
-from conftest import ROOT
 from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -40,7 +41,7 @@ def test_batch_page_sample_set_with_a_damaged_file(model_path):
 def test_a_zip_counts_its_members_and_names_what_it_skips(model_path):
     import io
 
-    from conftest import png_bytes, subject_image
+    from tests.conftest import png_bytes, subject_image
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -49,7 +50,7 @@ def test_a_zip_counts_its_members_and_names_what_it_skips(model_path):
         zf.writestr("photos/readme.txt", "not a picture")
     at = AppTest.from_file(str(ROOT / "pages" / "batch.py"), default_timeout=300).run()
     at.file_uploader(key="batch_upload").set_value([("set.zip", buf.getvalue(), "application/zip")]).run()
-    assert at.button(key="batch_run").label == "Remove backgrounds of 3 images (1 other file will be refused)"
+    assert at.button(key="batch_run").label == "Remove backgrounds of 3 files (1 other file will be refused)"
     at.button(key="batch_run").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]

@@ -36,7 +36,7 @@ def test_remove_page_upload_cutout_chart_download(server, browser, artifacts, ph
     page.screenshot(path=artifacts / "browser-remove-cutout.png")
 
     with page.expect_download(timeout=60_000) as download:
-        page.get_by_role("button", name="Download PNG").click()
+        page.get_by_role("button", name="Download cutout PNG").click()
     assert download.value.suggested_filename == f"{photo.stem}-cutout.png"
     cutout = Image.open(io.BytesIO(Path(download.value.path()).read_bytes()))
     assert cutout.mode == "RGBA" and cutout.size == Image.open(photo).size

@@ -104,12 +104,14 @@ def test_pareto_chart_splits_front_and_stars_the_recommendation():
     fig = charts.pareto(records(), recommended="arena off, pattern off")
     front = next(t for t in fig.data if t.name == "Pareto front")
     dominated = next(t for t in fig.data if t.name == "dominated")
-    assert set(front.text) == {"arena on, pattern on", "arena on, pattern off", "arena off, pattern off"}
-    assert list(dominated.text) == ["arena off, pattern on"]
+    assert {c[1] for c in front.customdata} == {"arena on, pattern on", "arena on, pattern off",
+                                                "arena off, pattern off"}
+    assert [c[1] for c in dominated.customdata] == ["arena off, pattern on"]
+    assert list(dominated.text) == ["3"]  # the dominated point is numbered too: row 3 of the table
     star = next(t for t in fig.data if t.name.startswith("recommended"))
     assert (star.x[0], star.y[0]) == (0.33, 30)
     # marker size grows with peak: the 700 MB config is the biggest
-    sizes = dict(zip(front.text, front.marker.size))
+    sizes = dict(zip((c[1] for c in front.customdata), front.marker.size))
     assert sizes["arena on, pattern on"] == max(sizes.values())
 
 
@@ -117,7 +119,7 @@ def test_pareto_chart_uses_the_sweeps_own_flags_when_given():
     recs = [dict(r, pareto=(i == 0)) for i, r in enumerate(records())]
     fig = charts.pareto(recs)
     front = next(t for t in fig.data if t.name == "Pareto front")
-    assert list(front.text) == ["arena on, pattern on"]
+    assert [c[1] for c in front.customdata] == ["arena on, pattern on"]
     assert not any(t.name.startswith("recommended") for t in fig.data)
 
 
@@ -125,15 +127,25 @@ def test_pareto_chart_empty():
     assert isinstance(charts.pareto([]), go.Figure)
 
 
-def test_pareto_chart_labels_only_the_front_and_keeps_every_point_inside():
+def test_pareto_chart_numbers_every_point_inside_its_marker_and_keeps_every_point_inside():
     fig = charts.pareto(records(), recommended="arena off, pattern off")
     front = next(t for t in fig.data if t.name == "Pareto front")
     dominated = next(t for t in fig.data if t.name == "dominated")
-    assert front.mode == "markers+text" and dominated.mode == "markers"  # a dozen labels would overlap
-    assert len(set(front.textposition)) == 2  # neighbours alternate above and below
+    assert front.mode == dominated.mode == "markers+text"
+    assert front.textposition == dominated.textposition == "middle center"  # inside: never on a neighbour
+    assert sorted(list(front.text) + list(dominated.text)) == ["1", "2", "3", "4"]
     star = next(t for t in fig.data if t.name == "recommended")  # a short legend entry: it never overflows
     x0, x1 = fig.layout.xaxis.range
     y0, y1 = fig.layout.yaxis.range
     for r in records():
         assert x0 < r["latency"] < x1 and y0 < r["retained"] / MB < y1
     assert x0 < star.x[0] < x1
+
+
+def test_pareto_chart_draws_the_latency_interval_only_when_given():
+    plain = charts.pareto(records())
+    assert all(t.error_x.array is None for t in plain.data)
+    with_ci = charts.pareto([dict(r, low=r["latency"] - 0.01, high=r["latency"] + 0.02) for r in records()])
+    front = next(t for t in with_ci.data if t.name == "Pareto front")
+    assert list(front.error_x.array) == pytest.approx([0.02] * len(front.x))
+    assert list(front.error_x.arrayminus) == pytest.approx([0.01] * len(front.x))

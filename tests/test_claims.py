@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, png_bytes, subject_image
 
 from rembg_core.claims import CLAIMS, ClaimsRun, Plan, TrialRecord, check_claims, load_run
 from rembg_core.claims import verdicts as v
@@ -17,6 +16,7 @@ from rembg_core.claims.catalog import RELEASE_TARGET, TEMPORARIES_CLAIMED
 from rembg_core.claims.report import rows, table
 from rembg_core.measure.analysis import median_interval
 from rembg_core.memory import MB
+from tests.conftest import ROOT, png_bytes, subject_image
 
 
 def rec(kind: str, variant: str, ok: bool = True, reason: str = "", round: int = 0, **values) -> TrialRecord:

@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, png_bytes, subject_image
 from PIL import Image
+
+from tests.conftest import ROOT, png_bytes, subject_image
 
 pytestmark = pytest.mark.model
 

@@ -7,12 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import png_bytes
 from PIL import Image, ImageDraw
 
 from rembg_core import SessionConfig, get_session, load_image, models, remove
 from rembg_core import session as session_mod
 from rembg_core.gate import RunGate
+from tests.conftest import png_bytes
 
 pytestmark = pytest.mark.model
 THREADS = 8

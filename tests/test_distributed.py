@@ -13,13 +13,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, png_bytes, subject_image
 
 from rembg_core import cli
 from rembg_core.batch import collect
 from rembg_core.distributed import MANIFEST_NAME, JobSpec, expand, manifest, plan
 from rembg_core.distributed.sources import read_source
 from rembg_core.session import SessionConfig
+from tests.conftest import ROOT, png_bytes, subject_image
 
 SIZES = [(64, 48), (40, 56), (72, 40), (48, 48), (56, 64), (36, 60), (60, 36), (44, 44)]
 
@@ -117,7 +117,7 @@ def test_without_ray_the_engine_is_one_error_line_and_exit_2(tmp_path):
 
 @pytest.fixture(scope="module")
 def ray_address():
-    from ray_support import local_ray
+    from tests.ray_support import local_ray
 
     with local_ray(num_cpus=2) as address:
         yield address
@@ -127,7 +127,7 @@ def ray_address():
 @pytest.mark.slow
 def test_cli_engine_ray_end_to_end_matches_the_serial_batch(tmp_path, capsys, model_path):
     """A fresh driver process without --address: it starts its own local cluster and stops it."""
-    from ray_support import run_watched, wait_gone
+    from tests.ray_support import run_watched, wait_gone
 
     inputs = make_inputs(tmp_path)
     proc, started = run_watched([sys.executable, "-m", "rembg_core", "remove", *inputs, "-o", str(tmp_path / "ray"),
@@ -186,7 +186,7 @@ def test_a_killed_job_resumes_with_only_the_remainder(tmp_path, capsys, model_pa
     journal = out / MANIFEST_NAME
     argv = ["remove", str(folder), "-o", str(out), "--engine", "ray", "--address", ray_address,
             "--actors", "1", "--batch-size", "1", "--no-progress"]
-    from ray_support import descendants, wait_gone
+    from tests.ray_support import descendants, wait_gone
 
     started: set[int] = set()
     driver = subprocess.Popen([sys.executable, "-m", "rembg_core", *argv], cwd=ROOT, stdout=subprocess.DEVNULL,

@@ -6,19 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import png_bytes, subject_image
 
 from rembg_core import RemoveOptions
 from rembg_core.batch import collect, run_batch
 from rembg_core.distributed import MANIFEST_NAME, JobSpec, manifest, run_job
 from rembg_core.session import SessionConfig
+from tests.conftest import png_bytes, subject_image
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def cluster_address():
-    from ray_support import two_node_cluster
+    from tests.ray_support import two_node_cluster
 
     with two_node_cluster() as address:
         yield address

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import onnxruntime as ort
 import pytest
-from conftest import png_bytes, subject_image
 from PIL import Image
 
 from rembg_core import RembgCoreError, SessionConfig, get_session, models, remove
 from rembg_core import session as session_mod
 from rembg_core.errors import ModelChecksumError
 from rembg_core.memory import MB, rss, trim
+from tests.conftest import png_bytes, subject_image
 
 pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +159,7 @@ signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails wi
 from rembg_core.batch import collect, run_batch
 from rembg_core.batch.cache import ResultCache
 sys.path.insert(0, "tests")
-from conftest import png_bytes, subject_image
+from tests.conftest import png_bytes, subject_image
 cache = ResultCache(Path(sys.argv[1]))
 items = collect([(f"{i}.png", png_bytes(subject_image((300 + 40 * i, 200)))) for i in range(4)])
 resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))  # every cache entry is bigger than this

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostile import CASES, Accept, Case, Refuse, by_name, photo, save
 from PIL import Image
 
 from rembg_core import errors, load_image, remove
 from rembg_core.memory import MB, rss
+from tests.hostile import CASES, Accept, Case, Refuse, by_name, photo, save
 
 ROOT = Path(__file__).resolve().parents[1]
 REFUSED = [c for c in CASES if isinstance(c.expect, Refuse)]

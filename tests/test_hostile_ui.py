@@ -4,9 +4,10 @@ no exception, and the page keeps serving."""
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
-from hostile import Accept, by_name, photo, save
 from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+from tests.hostile import Accept, by_name, photo, save
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 TIMEOUT = 300

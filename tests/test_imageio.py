@@ -7,7 +7,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from conftest import png_bytes, subject_image
 from PIL import Image
 
 from rembg_core import load_image
@@ -20,6 +19,7 @@ from rembg_core.errors import (
     TruncatedImageError,
 )
 from rembg_core.imageio import encode
+from tests.conftest import png_bytes, subject_image
 
 
 def test_rgb_png_round_trips():

@@ -8,12 +8,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import png_bytes
 from PIL import Image
 
 from rembg_core import imageio, load_image
 from rembg_core.errors import TooManyPixelsError
 from rembg_core.limits import LIMITS, Limits
+from tests.conftest import png_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 

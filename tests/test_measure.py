@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, png_bytes, subject_image
 
 from rembg_core import session as sessions
 from rembg_core.idle import IdleReleaser
@@ -21,6 +20,7 @@ from rembg_core.measure.runner import child_reason, run_idle_probe, run_isolated
 from rembg_core.measure.sweep import SweepResult, sweep
 from rembg_core.memory import MB, MemoryFigures
 from rembg_core.session import SessionConfig
+from tests.conftest import ROOT, png_bytes, subject_image
 
 ARENA_OFF = ProbeConfig(SessionConfig(enable_cpu_mem_arena=False))
 
@@ -229,8 +229,10 @@ def test_idle_releaser_drops_an_idle_session_and_rebuilds_it(model_path):
     with IdleReleaser(idle_after=0.3) as policy:
         with policy.lease(config) as first:
             assert config in sessions.cached_configs()
-            time.sleep(0.6)  # longer than idle_after, but leased: must stay
-            assert config in sessions.cached_configs() and policy.releases == 0
+            held_until = time.monotonic() + 2 * policy.idle_after  # past idle_after, but leased: must stay
+            while time.monotonic() < held_until:
+                assert config in sessions.cached_configs() and policy.releases == 0
+                time.sleep(0.05)
         deadline = time.monotonic() + 10
         while policy.releases == 0 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -8,12 +8,12 @@ import threading
 import imagehash
 import numpy as np
 import pytest
-from conftest import png_bytes, subject_image
 from PIL import Image
 
 from rembg_core import RemoveOptions, SessionConfig, get_session, remove
 from rembg_core import session as session_mod
 from rembg_core.pipeline import preprocess
+from tests.conftest import png_bytes, subject_image
 
 pytestmark = pytest.mark.model
 

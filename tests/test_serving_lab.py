@@ -50,12 +50,18 @@ def test_start_load_restart_and_stop(model_path):
         button(at, "Run load").click().run()
         assert not at.exception, [e.value for e in at.exception]
         rows = at.dataframe[-1].value
-        assert len(rows) == 1 and rows.iloc[0]["requests"] == 4 and rows.iloc[0]["peak tree PSS MB"] > 0
+        assert len(rows) == 1 and rows.iloc[0]["requests"] == 4 and rows.iloc[0]["peak PSS MB"] > 0
         per_worker = at.dataframe[0].value  # requests per worker, and the malloc its maps show
+        assert list(per_worker["worker pid"]) == first[1:] and list(per_worker["allocator"]) == ["glibc"]
         ok = re.search(r"200: (\d+)", rows.iloc[0]["status"])
-        assert list(per_worker["worker pid"]) == first[1:]
         assert per_worker["200s"].sum() == (int(ok.group(1)) if ok else 0)
-        assert list(per_worker["allocator"]) == ["glibc"]
+        assert any("requests answered 200" in c.value for c in at.caption)  # the percentiles' sample
+        # a second visitor (another session of the same server) sees whose server it is and cannot stop it
+        other = AppTest.from_file(str(ROOT / "pages" / "serving_lab.py"), default_timeout=240).run()
+        assert any("belongs to another visitor" in w.value for w in other.warning)
+        assert not [b for b in other.button if b.label == "Stop server"]
+        assert not other.dataframe  # the first visitor's runs are theirs
+        assert not [b for b in other.button if "server" in b.label.lower()]  # no Start or Stop over theirs
         assert set(rows.iloc[0]["status"].replace(",", " ").split()) <= {"200:", "503:", "1", "2", "3", "4"}
         at.radio(key="sl_until").set_value("seconds").run()
         at.number_input(key="sl_amount").set_value(2)
@@ -64,7 +70,7 @@ def test_start_load_restart_and_stop(model_path):
         rows = at.dataframe[-1].value
         assert len(rows) == 2 and rows.iloc[1]["requests"] >= 1
         # starting another stops the first
-        button(at, "Start server").click().run()
+        button(at, "Restart server with these").click().run()
         second = server_pids(at)
         assert gone(first) and second[0] != first[0]
         button(at, "Stop server").click().run()

@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, photo_named, png_bytes, subject_image
 from PIL import Image, ImageDraw, ImageOps
 
 from rembg_core import cli, preview
 from rembg_core import watermark as W
+from tests.conftest import ROOT, photo_named, png_bytes, subject_image
 
 WHITE = (255, 255, 255)
 

@@ -172,3 +172,19 @@ def test_app_lists_the_watermark_page(model_path):
     at.switch_page(PAGE).run()
     no_exception(at)
     assert at.title[0].value == "Watermark studio"
+
+
+def test_a_refused_logo_keeps_every_setting_and_photo():
+    at = page().run()
+    at.slider(key="wm_opacity").set_value(55)
+    at.file_uploader(key="wm_photos").set_value([("a.png", png_bytes(subject_image((300, 200))), "image/png")])
+    at.run()
+    at.file_uploader(key="wm_logo").set_value(("logo.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+                                                "image/svg+xml")).run()
+    no_exception(at)
+    assert len(errors(at)) == 1 and "logo.svg" in errors(at)[0] and "SVG" in errors(at)[0]
+    at.file_uploader(key="wm_logo").set_value(("logo.png", png_bytes(subject_image((200, 100))), "image/png")).run()
+    no_exception(at)
+    assert not errors(at)
+    assert at.slider(key="wm_opacity").value == 55
+    assert "a.png — 300×200 RGB" in captions(at)

@@ -71,7 +71,7 @@ def sessions(spec: dict) -> dict:
         w.join()
     after = rss()
     trace = sampler.stop()
-    figures = MemoryFigures(before, max(peak_rss(), trace.peak), after)
+    figures = MemoryFigures(before, max(peak_rss(), trace.peak, after), after)  # at least every reading
     return {**figures.to_dict(), "latencies": latencies,
             "startup": startup, "sessions_loaded": loads[0], "meta": metadata(config, None)}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import platform
 import shutil
 import socket
 import sys
@@ -21,9 +20,8 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-import psutil
-
-from ..measure.child import _cpu_model
+from ..measure.machine import facts as machine_facts
+from ..measure.machine import versions
 from ..samples import apple_scene
 from ..session import SessionConfig
 from . import verdicts as v
@@ -96,16 +94,12 @@ def _child(kind: str, variant: str, config: SessionConfig, image: Path, timeout:
 
 
 def machine() -> dict:
-    return {"summary": f"{_cpu_model()}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 1024 ** 3:.0f} GiB",
-            "platform": platform.platform(), "processor": _cpu_model(), "cpu_count": os.cpu_count(),
-            "memory_bytes": psutil.virtual_memory().total, "python": platform.python_version()}
+    f = machine_facts()
+    return {k: f[k] for k in ("summary", "platform", "processor", "cpu_count", "memory_bytes", "python")}
 
 
 def _versions() -> dict:
-    import numpy
-    import onnxruntime
-    import PIL
-    return {"onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__}
+    return versions(("onnxruntime", "numpy", "pillow"))
 
 
 def service_exists() -> bool:

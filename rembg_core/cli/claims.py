@@ -9,9 +9,9 @@ import sys
 from ..atomic import atomic_write_bytes
 from ..claims import CLAIMS, Plan, check_claims
 from ..claims.report import table
-from ..errors import ImageLoadError, ModelError
+from ..errors import ImageLoadError
 from ..imageio import load_image
-from .common import ExitCode, add_model_flag, cannot_write, ensure_model, error
+from .common import ExitCode, add_model_flag, cannot_write, error, model_ready
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,10 +35,7 @@ def run(args: argparse.Namespace) -> int:
         except ImageLoadError as exc:
             error(args.image, exc)
             return ExitCode.REFUSED
-    try:
-        ensure_model(args.model)
-    except ModelError as exc:
-        error(args.model, exc)
+    if not model_ready(args.model):
         return ExitCode.UNAVAILABLE
     plan = Plan.quick() if args.quick else Plan()
 

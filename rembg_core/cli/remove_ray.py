@@ -20,7 +20,7 @@ from ..errors import ModelError, RembgCoreError
 from ..memory import MB
 from ..options import RemoveOptions
 from ..session import SessionConfig
-from .common import ExitCode, cannot_write, ensure_model, error, non_negative_int, outcome, positive_int
+from .common import ExitCode, cannot_write, error, model_ready, non_negative_int, outcome, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,10 +53,7 @@ def run(args: argparse.Namespace, config: SessionConfig, options: RemoveOptions)
     except ValueError as exc:
         error(out, exc)
         return ExitCode.USAGE
-    try:
-        ensure_model(config.model)
-    except ModelError as exc:
-        error(config.model, exc)
+    if not model_ready(config.model):
         return ExitCode.UNAVAILABLE
 
     def show(row, fresh: bool) -> None:

@@ -145,12 +145,15 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
 
     Records need "label", "latency" (seconds), "retained" and "peak" (bytes); an optional bool
     "pareto" says whether the sweep put it on its front (else the front on these two axes is
-    computed). Front markers are coloured, the rest grey; the `recommended` label gets a star.
+    computed), optional "number" is written inside the marker (the row of the table beside the
+    chart; default its position + 1) and optional "low"/"high" (seconds) draw the latency's interval.
+    Front markers are coloured, the rest grey; the `recommended` label gets a star.
     """
     xs = [float(r["latency"]) for r in records]
     ys = [r["retained"] / MB for r in records]
     peaks = [r["peak"] / MB for r in records]
     labels = [str(r["label"]) for r in records]
+    numbers = [str(r.get("number", i + 1)) for i, r in enumerate(records)]
     if records and all("pareto" in r for r in records):
         on_front = [bool(r["pareto"]) for r in records]
     else:
@@ -158,34 +161,42 @@ def pareto(records: Sequence[Mapping], recommended: str | None = None,
         on_front = [i in front for i in range(len(records))]
     biggest = max(peaks, default=1.0) or 1.0
     fig = go.Figure()
-    for wanted, name, colour in ((True, "Pareto front", SERIES_COLORS[0]), (False, "dominated", "#adb5bd")):
+    for wanted, name, colour in ((True, "Pareto front", SERIES_COLORS[0]), (False, "dominated", "#868e96")):
         idx = [i for i in range(len(records)) if on_front[i] == wanted]
         if not idx:
             continue
-        # Only the front is labelled on the chart (the rest by hover and the table), and neighbours in
-        # latency alternate above/below: a dozen labels in a row would overlap each other.
-        by_x = sorted(idx, key=lambda i: xs[i])
-        positions = {i: ("top center" if k % 2 == 0 else "bottom center") for k, i in enumerate(by_x)}
+        # Every marker carries its number inside it (names are in the table and on hover): a label
+        # beside a marker overlaps its neighbours' once a dozen configurations crowd together.
+        bars = all(records[i].get("low") is not None and records[i].get("high") is not None for i in idx)
         fig.add_trace(go.Scatter(
-            x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers+text" if wanted else "markers", name=name,
-            text=[labels[i] for i in idx], textposition=[positions[i] for i in idx], textfont=dict(size=10),
-            cliponaxis=False,
-            customdata=[peaks[i] for i in idx],
-            marker=dict(size=[14 + 36 * peaks[i] / biggest for i in idx], color=colour, opacity=0.75,
+            x=[xs[i] for i in idx], y=[ys[i] for i in idx], mode="markers+text", name=name,
+            text=[numbers[i] for i in idx], textposition="middle center",
+            textfont=dict(size=11, color="white", family="sans-serif"), cliponaxis=False,
+            customdata=[[peaks[i], labels[i]] for i in idx],
+            error_x=dict(type="data", symmetric=False, array=[records[i]["high"] - xs[i] for i in idx],
+                         arrayminus=[xs[i] - records[i]["low"] for i in idx], thickness=1.2, width=4,
+                         color=colour) if bars else None,
+            marker=dict(size=[18 + 32 * peaks[i] / biggest for i in idx], color=colour, opacity=0.8,
                         line=dict(width=1, color="white")),
-            hovertemplate="%{text}<br>%{x:.3f} s<br>retained %{y:.0f} MB<br>peak %{customdata:.0f} MB<extra></extra>"))
+            hovertemplate="%{text}: %{customdata[1]}<br>%{x:.3f} s<br>retained %{y:.0f} MB<br>"
+                          "peak %{customdata[0]:.0f} MB<extra></extra>"))
     if recommended is not None and recommended in labels:
         i = labels.index(recommended)
+        # a gold ring around the marker, not a star on it: its number stays readable
         fig.add_trace(go.Scatter(x=[xs[i]], y=[ys[i]], mode="markers", name="recommended", cliponaxis=False,
-                                 marker=dict(symbol="star", size=26, color="#ffb703", line=dict(width=1.5, color="#333")),
+                                 marker=dict(symbol="circle-open", size=18 + 32 * peaks[i] / biggest + 10,
+                                             color="#e09f00", line=dict(width=3, color="#e09f00")),
                                  hoverinfo="skip"))
     fig.update_layout(title=title, xaxis_title="median latency per image (s)", yaxis_title="retained RSS (MB)",
                       **{**LAYOUT, "height": 480, "margin": dict(l=10, r=40, t=60, b=10)})
     # room around the extreme points, so the biggest markers, their labels and the star are never cut
     if xs:
-        span_x = (max(xs) - min(xs)) or max(xs) or 1.0
+        # the intervals' ends count too: a bar is drawn whole, its caps visible, not cut at the frame
+        lows = [r["low"] for r in records if r.get("low") is not None] + xs
+        highs = [r["high"] for r in records if r.get("high") is not None] + xs
+        span_x = (max(highs) - min(lows)) or max(xs) or 1.0
         span_y = (max(ys) - min(ys)) or max(ys) or 1.0
-        fig.update_xaxes(range=[min(xs) - 0.15 * span_x, max(xs) + 0.15 * span_x])
+        fig.update_xaxes(range=[min(lows) - 0.08 * span_x, max(highs) + 0.08 * span_x])
         fig.update_yaxes(range=[min(ys) - 0.2 * span_y, max(ys) + 0.2 * span_y])
     return fig
 

@@ -52,3 +52,55 @@ def max_size_story(original: tuple[int, int], decoded: tuple[int, int], working:
     lines.append(f"**Mask**: the {s}×{s} prediction is upscaled to {w}×{h}.")
     lines.append(f"**Compositing and download**: {w}×{h} px ({w * h * 4 / 1e6:.0f} MB as RGBA).")
     return lines
+
+SIDEBAR_HELP = {
+    "model": "On disk: ready. Can be fetched: downloaded (or built) on first use. Not reachable here: no "
+             "source answers from this machine; u2netp is bundled.",
+    "arena": "enable_cpu_mem_arena: ONNX Runtime keeps freed buffers in its own pool. Faster reruns, memory "
+             "stays with the process.",
+    "pattern": "enable_mem_pattern: plans all intermediate buffers after the first run and allocates them as "
+               "one block from then on.",
+    "shrink": "RunOptions memory.enable_memory_arena_shrinkage: gives the arena's free chunks back at the end "
+              "of every run (only matters with the arena on).",
+    "max_size": "Caps the image before decoding finishes; the mask and the cutout are made at this size. The "
+                "model's own input is fixed. 1600 px by default; \"no cap\" (far right) works at full size and "
+                "needs far more memory.",
+}
+
+STATUS_HELP = {
+    "200": "answered with the cutout",
+    "503": "turned away by admission (K running + Q waiting were full), with Retry-After",
+    "error": "no HTTP answer at all: the connection was refused, reset or timed out on the client's side",
+}
+
+OPTION_HELP = {
+    "only_mask": "The result is the greyscale mask itself (downloads are named -mask).",
+    "post": "Opening, blur and threshold: a clean hard edge, loses fine hair.",
+    "crop": "Trim the transparent margin around the subject.",
+}
+
+BATCH_HELP = {
+    "upload": "Up to {n} images. Any file is taken; what is not an image is refused with its reason. In a zip, "
+              "folders are walked; nested archives, unsafe paths and dotfiles are refused or skipped.",
+    "cache": "Reuse results for identical input bytes, options and model (sha256 keys, on disk).",
+    "pipelined": "Pipelined keeps up to {n} images in memory, serial one. On 2 cores with ONNX Runtime's default "
+                 "thread spinning both are equally fast (docs/BENCHMARKS.md, Batch).",
+    "engine": "Ray: Ray Data actors, one session each (docs/DISTRIBUTED.md); outputs are the same bytes as local.",
+    "address": "Blank: a local cluster on this machine, started for the batch and shut down after.",
+}
+
+SERVING_HELP = {
+    "preload": "Verify and load the model in the master before forking the workers.",
+    "q": "Beyond K + Q: 503 with Retry-After.",
+    "idle": "Drop the session after this long idle.",
+    "amount": "A number of requests in total, or a time limit (at most 600 s).",
+}
+
+WATERMARK_HELP = {
+    "logo": "A logo on a plain background, a transparent PNG, or any photo. Nothing uploaded: a sample logo is used.",
+    "photos": "Previews are scaled down; downloads are stamped at full size. Nothing uploaded: a sample photo.",
+    "source": "Auto: the logo's own transparency if it has some; a colour key when its border is one plain colour; "
+              "otherwise the background-removal model.",
+    "margin": "Distance from the photo's edges; empty = 3 % of its shorter side.",
+    "spacing": "Gap between tiles; empty = the mark's height.",
+}

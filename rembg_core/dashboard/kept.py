@@ -3,7 +3,8 @@ full-size arrays, plus the model's mask so that compositing options can change w
 
 A 9000×9000 cutout is 324 MB as RGBA in memory but a few MB as PNG; a dashboard tab that holds the
 former keeps it until someone presses Release. `Kept` holds PNG bytes (cutout, final mask, the
-model's raw mask) and two thumbnails, and `recompose` rebuilds the result from the input bytes and
+model's raw mask) and two encoded previews drawn at one scale (a crop shows at the size it has in
+the input's preview), and `recompose` rebuilds the result from the input bytes and
 the raw mask when only crop, background colour, mask post-processing or "only the mask" change.
 """
 
@@ -33,8 +34,10 @@ class Kept:
     raw_mask_png: bytes = field(repr=False)  # the model's mask at working size, before post-processing
     image_png: bytes = field(repr=False)  # the result (cutout or mask), full size, with the input's ICC profile
     alpha_png: bytes = field(repr=False)
-    before: Image.Image = field(repr=False)  # preview-size input
-    after: Image.Image = field(repr=False)  # preview-size result, over a checkerboard when transparent
+    before: bytes = field(repr=False)  # preview-size input, JPEG
+    after: bytes = field(repr=False)  # the result at the same preview scale (PNG), over a checkerboard when transparent
+    before_size: tuple[int, int]  # of the previews, px
+    after_size: tuple[int, int]
     size: tuple[int, int]  # of the result
     source_size: tuple[int, int]  # working size (after max_size)
     original_size: tuple[int, int]
@@ -46,24 +49,28 @@ class Kept:
 
     @property
     def nbytes(self) -> int:
-        """What this keeps in memory, roughly: the encoded files plus the two thumbnails."""
-        thumbs = sum(im.width * im.height * len(im.getbands()) for im in (self.before, self.after))
-        return len(self.raw_mask_png) + len(self.image_png) + len(self.alpha_png) + thumbs
+        """What this keeps in memory: the encoded files and previews (no decoded arrays)."""
+        return sum(map(len, (self.raw_mask_png, self.image_png, self.alpha_png, self.before, self.after)))
 
     def webp(self) -> bytes:
         """The result as lossless WebP, made from the kept PNG when asked for (a download)."""
         return encode(Image.open(io.BytesIO(self.image_png)), "webp", self.icc)
 
 
-def thumbnail(image: Image.Image) -> Image.Image:
-    small = image.copy()
-    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
-    return small
+def preview_scale(size: tuple[int, int]) -> float:
+    """The factor that fits the input's working size into PREVIEW_SIDE; the result uses the same one."""
+    return min(1.0, PREVIEW_SIDE / max(size))
 
 
-def _after(image: Image.Image) -> Image.Image:
-    small = thumbnail(image)
-    return small if small.mode in ("L", "RGB") else preview.on_checkerboard(small)
+def _scaled(image: Image.Image, factor: float) -> Image.Image:
+    size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=88)
+    return out.getvalue()
 
 
 def keep(result: RemovalResult, mask_key: tuple, name: str, inferences: int = 1) -> Kept:
@@ -71,10 +78,15 @@ def keep(result: RemovalResult, mask_key: tuple, name: str, inferences: int = 1)
     src = result.source
     if result.model_mask is None:
         raise ValueError("the result carries no model mask")
+    factor = preview_scale(src.size)
+    before = _scaled(src.rgb, factor)
+    after = _scaled(result.image, factor)
+    after = after if after.mode in ("L", "RGB") else preview.on_checkerboard(after)
     return Kept(mask_key, result.options, name, result.config, encode(result.model_mask, "png"),
-                encode_result(result, result.options.replace(format="png")), encode(result.mask, "png"), thumbnail(src.rgb),
-                _after(result.image), result.image.size, src.size, src.original_size, src.decoded_size, src.notes,
-                src.icc_profile, dict(result.timings), inferences)
+                encode_result(result, result.options.replace(format="png")), encode(result.mask, "png"),
+                _jpeg(before), encode(after, "png", png_level=1), before.size, after.size, result.image.size,
+                src.size, src.original_size, src.decoded_size, src.notes, src.icc_profile, dict(result.timings),
+                inferences)
 
 
 def recompose(kept: Kept, data: bytes, options: RemoveOptions) -> Kept:

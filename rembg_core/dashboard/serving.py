@@ -2,14 +2,17 @@
 started as a child process on a free loopback port, a bounded load against it, and the memory of
 every process in its tree sampled while it runs. Results are frozen records kept for A/B.
 
-At most one server per process: starting another stops the first, and an atexit hook plus the
-server's own watch on its parent (`--exit-with`) stop it when the dashboard exits.
+At most one server per process, owned by the visitor who started it: only the owner stops it,
+replaces it or loads it, unless the owner has not been seen for ABANDONED_AFTER seconds (a closed
+tab must not pin the server forever). An atexit hook plus the server's own watch on its parent
+(`--exit-with`) stop it when the dashboard exits.
 """
 
 from __future__ import annotations
 
 import atexit
 import threading
+import time
 from dataclasses import dataclass, field
 
 from .. import allocator
@@ -55,6 +58,8 @@ class LabRecord:
     server: LabServer
     result: LoadResult
     memory: tuple[TreeSample, ...]
+    owner: str | None = None  # the visitor who ran it
+    stopped: bool = False  # ended early by its Stop: `result` holds what was answered until then
     workers: tuple[int, ...] = ()  # the server's worker pids when the load ended (an idle one shows as 0)
     allocators: tuple[tuple[int, str], ...] = ()  # (worker pid, the malloc its /proc/PID/maps shows)
 
@@ -87,6 +92,13 @@ class LabRecord:
                 "end tree PSS MB": None if end_pss is None else round(end_pss / MB)}
 
 
+ABANDONED_AFTER = 600.0  # s without the owner's page: then anyone may stop or replace the server
+
+
+class NotOwnerError(PermissionError):
+    """Another visitor owns the running server."""
+
+
 class ServingLab:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -95,12 +107,32 @@ class ServingLab:
         self.sampler: TreeSampler | None = None
         self.load: LoadRun | None = None
         self.records: list[LabRecord] = []
+        self.owner: str | None = None  # the visitor (browser session) who started the running server
+        self.started_at = 0.0  # time.time()
+        self.owner_seen = 0.0  # time.monotonic() of the owner's last page run
         atexit.register(self.stop)
 
-    def start(self, spec: LabServer) -> ServerProcess:
-        """Stop whatever runs, start `spec`, wait until every worker can answer."""
+    def seen(self, visitor: str) -> None:
+        """The owner's page ran: the server is not abandoned."""
+        if visitor == self.owner:
+            self.owner_seen = time.monotonic()
+
+    def may_control(self, visitor: str) -> bool:
+        """Whether `visitor` may stop, replace or load the server: its owner, anyone when none runs,
+        or anyone once the owner has been away for ABANDONED_AFTER seconds."""
+        return (not self.running or visitor == self.owner
+                or time.monotonic() - self.owner_seen > ABANDONED_AFTER)
+
+    def _check(self, visitor: str | None) -> None:
+        if visitor is not None and not self.may_control(visitor):
+            raise NotOwnerError("another visitor started this server; only they can stop or replace it")
+
+    def start(self, spec: LabServer, visitor: str | None = None) -> ServerProcess:
+        """Stop whatever runs (if `visitor` may), start `spec`, wait until every worker can answer."""
         with self._lock:
+            self._check(visitor)
             self._stop_locked()
+            self.owner, self.started_at, self.owner_seen = visitor, time.time(), time.monotonic()
             server = ServerProcess(spec.args())
             server.start(wait="/readyz")
             self.server, self.spec = server, spec
@@ -108,9 +140,12 @@ class ServingLab:
             self.sampler = TreeSampler(server.proc.pid, interval=0.5, full=True).start()
             return server
 
-    def stop(self) -> None:
+    def stop(self, visitor: str | None = None) -> None:
+        """Stop the server (`visitor` None: the dashboard itself, at exit)."""
         with self._lock:
+            self._check(visitor)
             self._stop_locked()
+            self.owner = None
 
     def _stop_locked(self) -> None:
         if self.load is not None:
@@ -131,21 +166,23 @@ class ServingLab:
         return get_json(self.server.url + "/readyz")[1] if self.server and self.running else {}
 
     def run_load(self, images: tuple[tuple[str, bytes], ...], concurrency: int, requests: int | None,
-                 duration: float | None = None) -> LoadRun:
+                 duration: float | None = None, visitor: str | None = None) -> LoadRun:
         """A bounded load: `requests` in total, or as many as fit in `duration` seconds."""
         if not self.server or not self.running:
             raise RuntimeError("start a server first")
+        self._check(visitor)
         spec = LoadSpec(self.server.url + "/api/remove", images, concurrency, requests, duration, timeout=300)
         self.load = LoadRun(spec).start()
         return self.load
 
-    def finish(self, run: LoadRun, since: float) -> LabRecord:
+    def finish(self, run: LoadRun, since: float, visitor: str | None = None, stopped: bool = False) -> LabRecord:
         """Wait for `run`, file it with the tree's memory samples taken since `since` (sampler time)."""
         result = run.wait()
         assert self.spec is not None, "a load runs against a started server"
         memory = tuple(s for s in self.sampler.samples() if s.t >= since) if self.sampler else ()
         workers = tuple(self.server.workers()) if self.server else ()
-        record = LabRecord(len(self.records) + 1, self.spec, result, memory, workers, _allocators(workers))
+        record = LabRecord(len(self.records) + 1, self.spec, result, memory, visitor, stopped, workers,
+                           _allocators(workers))
         self.records.append(record)
         self.load = None
         return record

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -158,17 +159,30 @@ def _results(ray, sources: list[Source], spec: JobSpec, config: SessionConfig, p
     # a block per batch, and never fewer blocks than actors (a short job still uses them all)
     blocks = min(len(sources), max(math.ceil(len(sources) / spec.batch_size), p.actors))
     ds = ray.data.from_items([s.row() for s in sources], override_num_blocks=blocks)
-    ds = ds.map_batches(
+    with warnings.catch_warnings():
+        # Ray 2.60 deprecates passing remote args such as max_restarts by keyword and has no named
+        # parameter for it yet (the warning would be printed once by every process that runs a job).
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        ds = _map(ray, ds, spec, config, p, done_keys)
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        for i in range(len(batch["index"])):
+            yield {k: plain(v[i]) for k, v in batch.items()}
+
+
+def _map(ray, ds, spec: JobSpec, config: SessionConfig, p: Plan, done_keys: frozenset[str]):
+    return ds.map_batches(
         RemoveUDF, batch_size=spec.batch_size, batch_format="numpy",
         # two batches queued per actor: enough to hide the hand-over, few enough that an actor
         # still loading its session does not leave the queue to the first one ready
         compute=ray.data.ActorPoolStrategy(size=p.actors, max_tasks_in_flight_per_actor=2), num_cpus=p.cpus_per_actor,
+        # No actor restarts: Ray's default (restart forever) logs an error-level core_worker line for every
+        # actor of every job, because the constructor's arguments live in the object store, and says such a
+        # restart can fail anyway. An actor that dies ends the job with its reason; the manifest lets the
+        # next run resume with only the remainder.
+        max_restarts=0,
         fn_constructor_kwargs=dict(config=config, options=spec.options, limits=spec.limits, done_keys=done_keys,
                                    cache_dir=spec.cache_dir),
     )
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        for i in range(len(batch["index"])):
-            yield {k: plain(v[i]) for k, v in batch.items()}
 
 
 def _settle(r: dict, source: Source, names: OutputNames, previous: Previous, out: Path, run: int) -> ManifestRow:

@@ -49,37 +49,18 @@ def open_session(config: ProbeConfig):
 
 
 def metadata(config: ProbeConfig, image_size: tuple[int, int] | None) -> dict:
-    import numpy
-    import onnxruntime
-    import PIL
+    from .machine import cpu_model, cpus_usable, loadavg, versions
 
-    affinity: int | None
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
+    v = versions(("onnxruntime", "numpy", "pillow"))
     return {
         "python": platform.python_version(), "platform": platform.platform(),
-        "machine": platform.machine(), "processor": _cpu_model(),
-        "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__,
-        "cpu_count": os.cpu_count(), "cpus_usable": affinity,
-        "threads": config.session.intra_op_num_threads or "auto",
-        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "machine": platform.machine(), "processor": cpu_model(), **v,
+        "cpu_count": os.cpu_count(), "cpus_usable": cpus_usable(),
+        "threads": config.session.intra_op_num_threads or "auto", "loadavg": loadavg(),
         "image_size": list(image_size) if image_size else None,
         "model": config.model, "flags": config.to_dict(),
         "malloc_env": {k: os.environ[k] for k in os.environ if k.startswith("MALLOC_")},
     }
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _fault(fd: int) -> None:
@@ -131,7 +112,9 @@ def measure(spec: dict) -> dict:
     stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]} if runs else {}
     return {
         "start_rss": start_rss, "baseline": baseline, "after": after, "after_trim": after_trim,
-        "peak": max(peak_rss(), trace.peak), "sampled_peak": trace.peak,
+        # the kernel's mark lags a few pages behind RSS read at the same moment: the peak is at least
+        # every reading taken
+        "peak": max(peak_rss(), trace.peak, after), "sampled_peak": trace.peak,
         "latencies": latencies, "stages": stages, "load_seconds": session.load_seconds,
         "trace": trace.to_dict(), "meta": metadata(config, image_size),
     }

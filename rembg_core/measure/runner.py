@@ -9,6 +9,8 @@ ok=False and a one-line reason, never as an exception here.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import signal
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,49 @@ from .sampling import MemoryTrace
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 CHILD_MODULE = "rembg_core.measure.child"
+TICK_SECONDS = 0.25
+# Called every TICK_SECONDS while this thread waits for a child. A caller that wants to stop a long
+# job raises from it (the dashboard's Stop does); the child is then killed before the error goes on.
+_tick: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("rembg_lab_tick", default=None)
+
+
+@contextlib.contextmanager
+def ticking(tick: Callable[[], None]) -> Iterator[None]:
+    """Every child spawned in this block (in this thread) calls `tick` while it runs."""
+    token = _tick.set(tick)
+    try:
+        yield
+    finally:
+        _tick.reset(token)
+
+
+def _wait(proc: subprocess.Popen, timeout: float) -> str:
+    """The child's stderr once it exits; TimeoutExpired after `timeout` s. Whatever interrupts the
+    wait (a tick that raises, KeyboardInterrupt), the child is killed and reaped first."""
+    tick = _tick.get()
+    if tick is None:
+        return proc.communicate(timeout=timeout)[1]
+    deadline = time.monotonic() + timeout
+    assert proc.stderr is not None
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        while True:
+            try:
+                proc.wait(timeout=min(TICK_SECONDS, max(0.0, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+                tick()
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        raise
+    reader.join(10)
+    return "".join(err)
 
 
 @dataclass(frozen=True)
@@ -89,7 +135,7 @@ def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
-        _, stderr = proc.communicate(timeout=timeout)
+        stderr = _wait(proc, timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
