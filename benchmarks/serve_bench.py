@@ -49,6 +49,7 @@ OURS = {  # the service's defaults: C = the worker's share of cores, 1 intra-op 
     "ours, 1 worker, glibc sliding": ["--workers", "1", "--malloc-mmap-threshold", "0", "--idle-seconds", str(IDLE)],
     "ours, 1 worker, glibc sliding, arena off": ["--workers", "1", "--malloc-mmap-threshold", "0", "--no-arena",
                                                  "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, C=1": ["--workers", "1", "--max-inflight", "1", "--idle-seconds", str(IDLE)],  # 2 threads/run
     "ours, 1 worker, C=1 K=1": ["--workers", "1", "--max-inflight", "1", "--pipeline-threads", "0",
                                 "--max-queue", "4", "--idle-seconds", str(IDLE)],  # the old shape
 }
