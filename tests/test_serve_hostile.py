@@ -319,11 +319,11 @@ FAIR_ANSWERS = FAIR_CLIENTS + FAIR_CLIENTS // 4
 def test_no_client_starves_at_64_clients(model_path):
     """64 clients, each waiting out Retry-After on a 503, against one worker whose queue can hold
     them all: admission is first come, first served, so a client that was just answered queues
-    behind the others instead of overtaking them, and every client is answered before anyone is
-    answered twice. The run ends on a count of answers (64 + 16) rather than at a time, so the test
-    is about order, not speed; the time limit is only a bound. (With the default queue of 16, 43 to
-    46 of 64 clients got no 200 in runs on a loaded 2-core machine: rejected clients wait out their
-    Retry-After while answered ones come straight back; see docs/SERVING.md.)"""
+    behind the others instead of overtaking them, and every client has its 200 by the time the
+    server has answered 80 requests. Ending on a count of answers rather than at a time keeps the
+    test about order, not speed; the time limit is only a bound. With the default queue, refused
+    clients retry in no particular order and some starved on a loaded machine (docs/SERVING.md,
+    "Fairness under overload, measured")."""
     flags = ["--workers", "1", "--max-queue", str(FAIR_CLIENTS), "--deadline", str(int(FAIR_LIMIT))]
     with ServerProcess(flags) as server:
         spec = LoadSpec(server.url + "/api/remove", (("p.png", PHOTO),), concurrency=FAIR_CLIENTS, requests=None,
