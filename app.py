@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import streamlit as st
 
 from pages import common
 from rembg_core import memory, models, preview
 from rembg_core.dashboard.glossary import SIDEBAR_HELP
+from rembg_core.measure.holdings import HOLDINGS
+
+# The Python-heap layer of the memory split (Memory Lab) needs tracemalloc from the start; it costs a
+# little per Python allocation, none in ONNX Runtime. REMBG_LAB_TRACE_PYTHON=0 turns it off.
+if not tracemalloc.is_tracing() and common.TRACE_PYTHON:
+    tracemalloc.start()
 
 # "auto": open beside the page on a wide screen, closed on a phone (where it would cover most of it)
 st.set_page_config(page_title="Rembg Lab", page_icon=preview.app_icon(), layout="wide",
@@ -49,6 +57,9 @@ def memory_footer() -> None:
     # A fragment that redraws itself: a page's st.stop() would cut off anything drawn after it,
     # and a figure drawn once before the page ran would be stale by one run.
     st.caption(f"Server RSS now: **{common.mb(memory.rss())}** (the whole Streamlit process, all users)")
+    held = HOLDINGS.summary()
+    st.caption("**Sessions held** (shared by every visitor): " + (
+        "none." if not held else "".join(f"  \n{i}. {line.text}" for i, line in enumerate(held, 1))))
     common.release_control("sidebar_release")
 
 

@@ -7,10 +7,12 @@ import json
 import streamlit as st
 
 from pages import common
+from rembg_core.allocator import AllocatorError
 from rembg_core.dashboard import charts
 from rembg_core.errors import ImageLoadError
 from rembg_core.imageio import load_image
-from rembg_core.measure import report
+from rembg_core.measure import noise, report
+from rembg_core.measure.analysis import MIN_RUNS
 from rembg_core.measure.configs import ProbeConfig, config_set
 from rembg_core.measure.records import ProbeRecord
 from rembg_core.measure.sweep import SweepResult, sweep
@@ -18,9 +20,12 @@ from rembg_core.memory import MB
 from rembg_core.quantize import quality
 
 RESULT = "bench_result"
-TABLE = {"#": ("#", 30), "config": ("config", 180), "runs": ("runs", 44), "median_s": ("median s", 66), "ci_low_s": ("95% low", 62),
-         "ci_high_s": ("95% high", 66), "spread": ("spread", 56), "peak_mb": ("peak MB", 64),
-         "retained_mb": ("retained MB", 84), "release_ratio": ("release", 62), "pareto": ("Pareto", 56)}
+# report.display_rows: every cell a string, "–" where there is no figure; units in the labels
+TABLE = {"#": ("#", 30), "config": ("config", 164), "runs": ("runs", 44), "median_s": ("median s", 66),
+         "interval_s": ("95 % interval s", 96), "spread_pct": ("spread", 56), "peak_mb": ("peak MB", 64),
+         "retained_mb": ("retained MB", 84), "release_pct": ("released", 66), "pareto": ("Pareto", 56),
+         "allocator": ("allocator", 90)}  # fits 818 px, the main column at 1280 px
+KINDS = {"flags": "arena × pattern", "full": "full sweep", "allocators": "allocators × arena"}
 AGREEMENT = "bench_agreement"
 QUALITY = "bench_quality"
 PRECISIONS = {"u2netp": "fp32", "u2netp-int8": "int8"}
@@ -62,10 +67,22 @@ def run_sweep(picked: common.Picked, kind: str, rounds: int, repeats: int, warmu
     return result
 
 
+def allocators_missing(kind: str) -> tuple[str, str] | None:
+    """(allocator, reason) for the first allocator this set needs that is not installed, else None."""
+    for choice in dict.fromkeys(c.allocator for c in config_set(kind)):
+        try:
+            choice.env()
+        except AllocatorError as exc:
+            return choice.name, str(exc)
+    return None
+
+
 def show(result: SweepResult) -> None:
     rec = result.recommendation
     if rec.name:
         st.success(rec.text, icon=":material/star:")
+    elif rec.why and any(s.ok for s in result.summaries):
+        st.warning(f"**Could not tell** which configuration to recommend: {rec.why}.", icon=":material/help:")
     else:
         st.error(rec.text)
     for w in result.warnings:
@@ -82,11 +99,16 @@ def show(result: SweepResult) -> None:
                    "(the child's kernel high-water mark). Blue markers are on the Pareto front (nobody beats them on "
                    "latency, retained and peak at once), grey ones are dominated; the gold ring is the recommendation.")
     # The columns that fit at 1280 px, short labels; the CSV and JSON downloads hold every figure.
-    st.dataframe([{"#": n, **row} for n, row in enumerate(report.rows(result), 1)], hide_index=True, width="stretch", column_order=list(TABLE),
-                 column_config={k: (st.column_config.TextColumn(label, width=w) if k == "config" else
-                                    st.column_config.CheckboxColumn(label, width=w) if k == "pareto" else
-                                    st.column_config.NumberColumn(label, width=w))
+    st.dataframe([{"#": n, **row} for n, row in enumerate(report.display_rows(result), 1)], hide_index=True,
+                 width="stretch", column_order=list(TABLE),
+                 column_config={k: (st.column_config.CheckboxColumn(label, width=w) if k == "pareto" else
+                                    st.column_config.TextColumn(label, width=w))
                                 for k, (label, w) in TABLE.items()})
+    st.caption(f"– marks no figure: an interval needs at least {MIN_RUNS} timings; retained and released within "
+               f"the {noise.FLOOR_TEXT} noise floor of RSS readings are not figures. Percent for ratios; the CSV "
+               "and JSON name each column's unit.")
+    if not any(s.ok for s in result.summaries):
+        return  # nothing was measured: nothing to download
     agreement = st.session_state.get(AGREEMENT)
     if agreement is not None:
         st.caption(f"Mask agreement, int8 vs fp32, on this image (measured with the sweep): IoU at 0.5 "
@@ -113,9 +135,10 @@ st.caption("Sweeps ONNX Runtime's memory settings on one image, each configurati
            "figures are steadier.")
 picked = common.pick_image("bench", default_sample=True)
 c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 2, 3])
-kind = c1.selectbox("Configurations", ["flags", "full"], **common.kept("bench_kind"),
-                    format_func=lambda k: f"{'arena × pattern' if k == 'flags' else 'full sweep'} "
-                                          f"({len(config_set(k))})")
+kind = c1.selectbox("Configurations", list(KINDS), **common.kept("bench_kind"),
+                    format_func=lambda k: f"{KINDS[k]} ({len(config_set(k))})",
+                    help="allocators: glibc, MALLOC_ARENA_MAX=2, a pinned MALLOC_MMAP_THRESHOLD_, jemalloc and "
+                         "mimalloc, each with ORT's arena on and off; every child checks which malloc it runs.")
 rounds = c2.slider("Rounds", 1, 5, 2, **common.kept("bench_rounds"),
                    help="Every configuration runs once per round, interleaved (A B C, A B C, …), each time in a "
                         "fresh process, so machine load hits them alike.")
@@ -123,9 +146,9 @@ repeats = c3.slider("Measured images", 1, 10, 3, **common.kept("bench_repeats"))
 warmups = c4.slider("Warm-ups", 0, 3, 2, **common.kept("bench_warmups"),
                     help="The memory pattern allocates on the second run: two warm-ups keep that out of the "
                          "per-image figures.")
-max_size = c5.select_slider("max_size", common.MAX_SIZE_CHOICES, value=0, **common.kept("bench_max_size"),
-                            format_func=common.max_size_label)
 settings = common.settings()
+max_size = settings.max_size or 0  # the sidebar's: one max_size for every page
+c5.caption(f"max_size: **{common.max_size_label(max_size)}**, the sidebar's setting (change it there).")
 chosen = st.multiselect("Precision", list(PRECISIONS),
                         default=[settings.config.model] if settings.config.model in PRECISIONS else [],
                         **common.kept("bench_precision"), format_func=lambda n: f"{PRECISIONS[n]} ({n})",
@@ -134,8 +157,13 @@ chosen = st.multiselect("Precision", list(PRECISIONS),
 common.stopped_notice("bench")
 if st.button("Run the sweep", type="primary", icon=":material/speed:", key="bench_run"):
     model_names = chosen or [settings.config.model]
+    missing = allocators_missing(kind)
     if picked is None:
         st.warning("Pick a sample or upload an image first.")
+    elif missing:
+        common.refuse(missing[0], missing[1])
+    elif not common.valid_image(picked):
+        pass  # refused with its name and reason, before any process starts
     elif all(common.ensure_model(n) for n in model_names):
         with common.stoppable("bench", "the sweep") as job:
             st.session_state[RESULT] = run_sweep(picked, kind, rounds, repeats, warmups, int(max_size) or None,

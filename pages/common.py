@@ -8,8 +8,10 @@ app.py draws the widgets, and a page run on its own gets the defaults.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -24,9 +26,10 @@ import streamlit as st
 from rembg_core import memory, models, preview, samples, session
 from rembg_core.errors import ImageLoadError, ModelError
 from rembg_core.idle import IdleReleaser
-from rembg_core.imageio import encode
+from rembg_core.imageio import encode, load_image
 from rembg_core.limits import LIMITS
-from rembg_core.measure import runner
+from rembg_core.measure import layers, runner
+from rembg_core.measure.holdings import HOLDINGS
 from rembg_core.session import ModelSession, SessionConfig
 
 # pandas and plotly are imported here, once, when the first session loads this module. Streamlit and
@@ -43,7 +46,8 @@ PAGES = (("remove.py", "Remove background", ":material/content_cut:"),
          ("watermark.py", "Watermark", ":material/branding_watermark:"),
          ("memory_lab.py", "Memory Lab", ":material/memory:"),
          ("benchmark.py", "Benchmark", ":material/speed:"),
-         ("serving_lab.py", "Serving Lab", ":material/dns:"))
+         ("serving_lab.py", "Serving Lab", ":material/dns:"),
+         ("edges.py", "Edges", ":material/blur_on:"))
 
 # Session-state keys of the shared sidebar, with the value a page sees when no sidebar was drawn.
 K_MODEL, K_ARENA, K_PATTERN, K_SHRINK, K_THREADS, K_MAX_SIZE = (
@@ -62,6 +66,7 @@ DEFAULTS: dict[str, object] = {
 MAX_SIZE_CHOICES = (320, 512, 800, 1024, 1600, 2048, 3000, 4096, 0)  # 0 = no cap, the far end
 THREAD_CHOICES = (0, 1, 2, 4)
 RSS_REFRESH_SECONDS = 3  # how often the sidebar's server-RSS figure redraws itself
+TRACE_PYTHON = os.environ.get("REMBG_LAB_TRACE_PYTHON", "1") != "0"  # tracemalloc for the Python-heap layer
 # Uploads a session keeps across page switches (Streamlit holds them in the server's memory).
 KEEP_UPLOADS_MB = 200
 
@@ -134,6 +139,7 @@ def shared_session(config: SessionConfig) -> ModelSession:
 @contextmanager
 def lease(config: SessionConfig) -> Iterator[ModelSession]:
     """The shared session for `config`, marked busy while the block runs so it is never released mid-run."""
+    HOLDINGS.note_visit(config, visitor())
     with ExitStack() as stack:
         if session.is_cached(config):
             held = stack.enter_context(idle_policy().lease(config))
@@ -143,27 +149,48 @@ def lease(config: SessionConfig) -> Iterator[ModelSession]:
         yield held
 
 
-def release_sessions() -> memory.TrimReport:
-    """Drop every cached session, then gc + malloc_trim; returns RSS before/after."""
-    before = memory.rss()
+def media_storage() -> tuple[int | None, str]:
+    """Streamlit's in-memory media storage, in bytes, from the server's own /_stcore/metrics endpoint
+    (read over loopback from this process); (None, why) when it cannot be read."""
+    port = st.get_option("server.port")
+    url = f"http://127.0.0.1:{port}/_stcore/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            text = r.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return None, f"not measured: {url.split('/_stcore')[0]}/_stcore/metrics did not answer ({exc})"
+    # no line for it means no media file is stored right now
+    return layers.media_bytes(text) or 0, ('Streamlit\'s /_stcore/metrics: cache_memory_bytes{cache_type='
+                                           '"st_memory_media_file_storage"} (uploads shown back, images, downloads)')
+
+
+def server_split() -> layers.LayerSplit:
+    """The dashboard server's RSS, layer by layer, with the arenas measured so far for the held sessions."""
+    media, how = media_storage()
+    return layers.split("the dashboard server (every visitor)", HOLDINGS.held(), media, how)
+
+
+def release_sessions() -> layers.Released:
+    """Drop every cached session, then gc + malloc_trim; the layer split before and after."""
+    before = server_split()
     session.clear()
-    report = memory.trim()
-    return memory.TrimReport(before, report.rss_after, report.collected, report.malloc_trim)
+    memory.trim()
+    return layers.Released(before, server_split())
 
 
 def release_control(key: str) -> None:
-    """A button that releases every session and shows what it gave back."""
+    """A button that releases every session and shows what it gave back, per layer, and what stays."""
     if st.button("Release sessions and trim memory", key=key, width="stretch",
                  help="Clears the shared session cache (every user's), runs gc and glibc malloc_trim."):
-        report = release_sessions()
-        st.session_state[f"{key}_report"] = report
-    shown: memory.TrimReport | None = st.session_state.get(f"{key}_report")
+        st.session_state[f"{key}_report"] = release_sessions()
+    shown: layers.Released | None = st.session_state.get(f"{key}_report")
     if shown is not None:
-        report = shown
-        st.caption(
-            f"RSS {report.rss_before / memory.MB:.0f} MB → {report.rss_after / memory.MB:.0f} MB "
-            f"(freed {report.freed / memory.MB:.0f} MB)"
-        )
+        gave = [f"{r['layer']} {r['given back MB']:+.0f}" for r in shown.rows()
+                if r["given back MB"] is not None and abs(r["given back MB"]) >= 1]
+        st.caption(f"RSS {shown.before.rss / memory.MB:.0f} MB → {shown.after.rss / memory.MB:.0f} MB "
+                   f"(freed {shown.freed / memory.MB:.0f} MB" + (f": {', '.join(gave)} MB" if gave else "") + "). "
+                   f"Stays: code and mapped files {(shown.after.get('code and mapped files') or 0) / memory.MB:.0f} MB "
+                   "(the Python runtime, ONNX Runtime and the other libraries).")
 
 
 # --- keeping a page's work while the visitor is elsewhere ---------------------------------------
@@ -252,6 +279,17 @@ def refuse(name: str, reason: str) -> None:
 def show_error(name: str, exc: BaseException) -> None:
     """One line naming the file and the reason; never a traceback for input we refuse on purpose."""
     refuse(name, refusal(exc))
+
+
+def valid_image(picked: Picked) -> bool:
+    """Decode a small version of the image here; a file that is not one is refused with `name: reason`
+    before any measuring process starts (True when it is an image)."""
+    try:
+        load_image(picked.data, max_size=64)
+    except ImageLoadError as exc:
+        refuse(picked.name, str(exc))
+        return False
+    return True
 
 
 def stem(filename: str) -> str:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from pages import common
 from rembg_core import RemoveOptions, colors, models, naming
-from rembg_core.dashboard import charts
+from rembg_core.dashboard import charts, compare
 from rembg_core.dashboard import kept as kept_
 from rembg_core.dashboard.glossary import GETTING_STARTED, OPTION_HELP, UNITS, max_size_story
 from rembg_core.errors import ImageLoadError, ModelError
+from rembg_core.measure import noise
 from rembg_core.measure.sampling import MemoryTrace, RssSampler
 from rembg_core.pipeline import remove
 
@@ -39,7 +42,37 @@ def options(max_size: int | None) -> RemoveOptions:
     bgcolor = None
     if use_bg and not only_mask:
         bgcolor = colors.parse_color(st.color_picker("Background colour", "#FFFFFF", **common.kept("remove_bg")))
-    return RemoveOptions(max_size=max_size, only_mask=only_mask, post_process_mask=post, crop=crop, bgcolor=bgcolor)
+    return RemoveOptions(max_size=max_size, only_mask=only_mask, post_process_mask=post, crop=crop, bgcolor=bgcolor,
+                         **edge_options())
+
+
+EDGE_MODES = {"None": "the source colour at soft edges (rembg's alpha)",
+              "Decontaminate": "the subject's own colour estimated at soft edges",
+              "Matting": "alpha refined in the uncertain band (rembg's -a rule), then the colour"}
+
+
+def edge_options() -> dict[str, Any]:
+    """The Edges control: RemoveOptions fields for the chosen mode; changing it recomposes from the kept mask."""
+    c1, c2 = st.columns([3, 1])
+    mode = c1.segmented_control("Edges", list(EDGE_MODES), default="None", **common.kept("remove_edges"),
+                                help="; ".join(f"{k}: {v}" for k, v in EDGE_MODES.items())) or "None"
+    haze = c2.toggle("Clean haze", **common.kept("remove_clean_haze"),
+                     help="Clear faint background haze (alpha below 32, far from the subject) and stray specks.")
+    fields: dict[str, Any] = {"decontaminate": mode == "Decontaminate", "alpha_matting": mode == "Matting",
+                              "clean_haze": haze}
+    if mode == "Matting":
+        with st.expander("Matting thresholds", expanded=False):
+            t1, t2, t3 = st.columns(3)
+            fg = t1.number_input("Foreground above", 1, 255, 240, **common.kept("remove_am_fg"), help="rembg's -af")
+            bg = t2.number_input("Background below", 0, 254, 10, **common.kept("remove_am_bg"), help="rembg's -ab")
+            erode = t3.number_input("Erode size", 0, 255, 10, **common.kept("remove_am_erode"), help="rembg's -ae")
+        if bg >= fg:
+            st.warning(f"The background threshold ({bg}) must be below the foreground threshold ({fg}); "
+                       "using rembg's 240 and 10.")
+            fg, bg = 240, 10
+        fields.update(alpha_matting_foreground_threshold=int(fg), alpha_matting_background_threshold=int(bg),
+                      alpha_matting_erode_size=int(erode))
+    return fields
 
 
 def run(mask_key: tuple, picked: common.Picked, opts: RemoveOptions, settings: common.Settings) -> Run:
@@ -82,6 +115,13 @@ def show(run_: Run, settings: common.Settings) -> None:
     before, after = st.columns([k.before_size[0], k.after_size[0]])
     before.image(k.before, caption=f"Before — {k.name}", width="stretch")
     after.image(k.after, caption=after_caption(k), width="stretch")
+    if not k.options.only_mask and k.size == k.source_size:  # a slider needs the cutout at the photo's frame
+        with st.expander("Before/after slider: checkerboard, light or dark, zoom onto an edge (alpha kept)",
+                         icon=":material/compare:"):
+            if st.session_state.get("remove_cmp", (None,))[0] is not k:  # made once per result
+                st.session_state["remove_cmp"] = (k, compare.compare_html(k.before, k.image_png,
+                                                                          labels=(k.name, "cutout")))
+            components.html(st.session_state["remove_cmp"][1], height=compare.frame_height())
     for note in k.notes:
         st.caption(f"Note: {note}")
     if run_.recomposed is not None:
@@ -94,15 +134,19 @@ def show(run_: Run, settings: common.Settings) -> None:
     m[0].metric("Total time", f"{trace.duration * 1000:.0f} ms",
                 help="Wall time of the whole run, getting the session (a model load the first time) included.")
     m[1].metric("RSS before", common.mb(trace.before), help=UNITS["rss"])
-    m[2].metric("RSS peak", common.mb(trace.peak), f"+{common.mb(trace.growth)}", delta_color="off",
+    grew = noise.growth(trace.before, trace.peak)
+    kept_ = noise.retained(trace.before, trace.after)
+    released = noise.release(trace.before, trace.peak, trace.after)
+    m[2].metric("RSS peak", common.mb(trace.peak), None if grew.noise else grew.text, delta_color="off",
                 help=UNITS["peak"])
-    m[3].metric("RSS after", common.mb(trace.after), f"{trace.retained / common.memory.MB:+.0f} MB retained",
+    m[3].metric("RSS after", common.mb(trace.after), None if kept_.noise else f"{kept_.text} retained",
                 delta_color="off", help=UNITS["retained"])
-    ratio = trace.release_ratio
-    m[4].metric("Released after peak", "–" if ratio is None else f"{ratio:.0%}", help=UNITS["release"])
+    m[4].metric("Released after peak", released.text, help=UNITS["release"])
+    why = [f"{name}: {x.why}" for name, x in (("growth", grew), ("retained", kept_), ("released", released)) if x.why]
     st.caption(f"Measured in this server process ({k.config.label()}, max_size "
                f"{common.max_size_label(settings.max_size or 0)}): other users' runs and cached sessions share it. "
-               "The Memory Lab page runs clean comparisons in fresh processes.")
+               "The Memory Lab page runs clean comparisons in fresh processes."
+               + "".join(f"  \n– {w}" for w in why))
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.rss_timeline(trace), key="remove_rss_chart")
     # The session stage as this page saw it: fetching (or first loading) the shared session.

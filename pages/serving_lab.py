@@ -25,8 +25,10 @@ from rembg_core.server.launcher import GunicornSettings
 
 POLL = 0.5  # s between live redraws while a load runs
 # what fits the main column at 1280 px; the server's full label is in the run's heading
-HISTORY_WIDTHS = {"run": 36, "workers": 52, "preload": 52, "K/Q": 44, "clients": 52, "requests": 62, "ok/s": 50,
-                  "p50 s": 52, "p95 s": 52, "p99 s": 52, "status": 110, "peak PSS MB": 70, "end PSS MB": 70}
+# "per worker" (requests each worker served, by pid) replaces "end PSS MB": the comparison needs it
+HISTORY_WIDTHS = {"run": 36, "workers": 52, "preload": 52, "K/Q": 44, "clients": 52, "requests": 62,
+                  "per worker": 96, "ok/s": 50, "p50 s": 52, "p95 s": 52, "p99 s": 52, "status": 100,
+                  "peak PSS MB": 70}
 
 
 @st.cache_resource
@@ -168,13 +170,18 @@ def results_section(records: list[LabRecord]) -> None:
     st.dataframe([serving_row(rec) for rec in records], hide_index=True, key="sl_history", width="stretch",
                  column_order=list(HISTORY_WIDTHS),
                  column_config={k: st.column_config.Column(width=w) for k, w in HISTORY_WIDTHS.items()})
-    st.subheader("The article's claim: `--preload` stops memory doubling")
+    st.subheader("The article's claim: `--preload` lets workers share the model")
+    st.caption("Compared per busy worker: only runs where every worker served requests count (requests per "
+               "worker are in the history, by worker pid), at least two runs each way with the same workers, "
+               "flags and clients, run interleaved (on, off, on, off). PSS splits shared pages between sharers.")
     verdict = preload_verdict(records)
-    if verdict:
-        st.write(verdict)
+    if verdict is None:
+        st.info("Run the same load on a server with 2+ workers with --preload and without, twice each, "
+                "alternating; the comparison per busy worker appears here.")
+    elif verdict.told:
+        st.success(f"**Preload {verdict.verdict}**: {verdict.because}.", icon=":material/check_circle:")
     else:
-        st.info("Run the same load on a server with 2+ workers once with --preload and once without; "
-                "the comparison of measured PSS appears here.")
+        st.warning(f"**Could not tell**: {verdict.because}.", icon=":material/help:")
 
 
 common.require_app_frame()

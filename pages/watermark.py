@@ -73,6 +73,12 @@ def watermark_controls(detected: W.RGB) -> W.WatermarkSpec:
                                         help="Colours this close to the background (RGB distance) become transparent."))
             softness = float(st.slider("Softness", 0, 200, 64, **common.kept("wm_softness"),
                                        help="Width of the soft ramp beyond the tolerance; 0 = a hard key."))
+    matting = False
+    if source in ("auto", "model"):
+        matting = st.checkbox("Refine the model's edge (alpha matting)", value=False,
+                              **common.kept("wm_model_matting"),
+                              help="When the model cuts the logo out: closed-form matting in the uncertain band "
+                                   "around its edge (rembg's -a rule), for thin strokes and soft shapes.")
     defringe = st.checkbox("Remove colour fringe", value=True, **common.kept("wm_defringe"),
                            help="Un-mix the background colour from soft edge pixels, so a logo cut from white "
                                 "does not glow on dark photos.")
@@ -103,7 +109,8 @@ def watermark_controls(detected: W.RGB) -> W.WatermarkSpec:
     c1, c2 = st.columns(2)
     padding = int(c1.number_input("Padding (px)", 0, 2000, 0, step=4, **common.kept("wm_padding")))
     size = int(c2.number_input("Longest side (px, 0 = as is)", 0, 8000, 0, step=50, **common.kept("wm_size")))
-    return W.WatermarkSpec(source=source, key_color=key_color, tolerance=tolerance, softness=softness,
+    return W.WatermarkSpec(source=source, model_matting=matting, key_color=key_color, tolerance=tolerance,
+                           softness=softness,
                            defringe=defringe, threshold=threshold, feather=feather, greyscale=grey, tint=tint,
                            trim=trim, size=size or None, padding=padding, square=square, opacity=opacity)
 
@@ -132,7 +139,7 @@ def placement_controls() -> W.PlacementSpec:
 def model_extract(logo: Image.Image, ident: str, spec: W.WatermarkSpec) -> W.Watermark:
     """The model's cut-out, remembered per logo and session config (the slow step; the rest is instant)."""
     config = common.settings().config
-    key = (ident, config)
+    key = (ident, config, spec.model_matting)
     memo = st.session_state.get("wm_model_memo")
     if memo and memo[0] == key:
         return memo[1]

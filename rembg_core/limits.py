@@ -35,6 +35,10 @@ class Limits:
     idle_seconds: int = 300
     # The result cache (batch, Ray, dashboard): bytes of encoded cutouts kept on disk.
     cache_max_mb: int = 512
+    # Edge refinement (alpha matting, decontamination) at full scale covers at most this many band
+    # pixels per request; a larger band is refined at a reduced scale and upsampled (the result's notes
+    # say so), and one over 64x this is refused. Time grows with the band, memory does not.
+    max_edge_band_pixels: int = 1_000_000
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -30,6 +30,7 @@ class RemoveOptions:
     alpha_matting_background_threshold: int = 10
     alpha_matting_erode_size: int = 10
     decontaminate: bool = False
+    clean_haze: bool = False  # clear faint background haze and stray specks (rembg_core.edges.haze)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:

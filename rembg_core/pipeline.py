@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from . import compose
+from . import compose, edges
 from .imageio import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, encode, load_image
 from .models import ModelSpec
 from .options import RemoveOptions
@@ -29,10 +29,23 @@ class RemovalResult:
     source: LoadedImage = field(repr=False, compare=False)
     options: RemoveOptions = RemoveOptions()
     model_mask: Image.Image | None = field(default=None, repr=False, compare=False)  # before post-processing
+    edge_notes: tuple[str, ...] = ()  # what the edge stage did beyond the plain request (reduced scale, ...)
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return self.source.notes
+        return self.source.notes + self.edge_notes
+
+
+@dataclass(frozen=True)
+class Composed:
+    """compose_result's answer; unpacks as (image, alpha) for callers that need only those."""
+    image: Image.Image
+    alpha: Image.Image
+    notes: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict, compare=False)  # the edge stage's steps
+
+    def __iter__(self) -> Iterator[Image.Image]:
+        return iter((self.image, self.alpha))
 
 
 @contextmanager
@@ -103,27 +116,32 @@ def remove(data: ImageSource | LoadedImage, config: SessionConfig | None = None,
         session = session or get_session(config)
     mask = predict_mask(loaded.rgb, session, timings, on_stage)
     with _stage("compose", timings, on_stage):
-        image, alpha = compose_result(loaded, mask, options)
+        composed = compose_result(loaded, mask, options)
+    if composed.timings:  # the edge stage is its own stage, not part of compositing
+        timings["edges"] = sum(composed.timings.values())
+        timings["compose"] -= timings["edges"]
     timings["total"] = time.perf_counter() - t_start
-    return RemovalResult(image, alpha, timings, config, loaded, options, mask)
+    return RemovalResult(composed.image, composed.alpha, timings, config, loaded, options, mask, composed.notes)
 
 
 def compose_result(loaded: LoadedImage, mask: Image.Image,
-                   options: RemoveOptions = RemoveOptions()) -> tuple[Image.Image, Image.Image]:
-    """(image, alpha) from the model's mask: everything after inference, so options that only change
-    compositing can be re-applied to a kept mask without running the model again."""
+                   options: RemoveOptions = RemoveOptions()) -> Composed:
+    """(image, alpha) from the model's mask: everything after inference (mask post-processing, the
+    edge stage, compositing), so options that only change these can be re-applied to a kept mask
+    without running the model again. Raises edges.EdgeBudgetError for an edge band far over budget."""
     if options.post_process_mask:
         mask = compose.post_process_mask(mask)
-    alpha = compose.combine_alpha(mask, loaded.alpha)
+    edge = edges.refine(loaded.rgb, mask, options)
+    alpha = compose.combine_alpha(edge.alpha, loaded.alpha)
     if options.only_mask:
         image = alpha
     else:
-        image = compose.cutout(loaded.rgb, alpha)
+        image = compose.cutout(edge.rgb, alpha)
         if options.bgcolor is not None:
             image = compose.apply_background(image, options.bgcolor)
     if options.crop:
         image, alpha = compose.crop_to_subject(image, alpha, options.crop_padding)
-    return image, alpha
+    return Composed(image, alpha, edge.notes, dict(edge.timings))
 
 
 def encode_result(result: RemovalResult, options: RemoveOptions | None = None, *, png_level: int = 4) -> bytes:

@@ -105,10 +105,28 @@ def test_cache_verdicts(hits, second, verdict):
     assert v.hash_cache(records).verdict == verdict
 
 
+def served(preload: bool, round_: int, *pss_and_requests) -> TrialRecord:
+    workers = [{"pid": 100 + i, "requests": n, "peak_pss": pss * MB, "peak_uss": (pss - 20) * MB}
+               for i, (pss, n) in enumerate(pss_and_requests)]
+    return TrialRecord("preload", v.PRELOAD if preload else v.NO_PRELOAD, round_, True, "", "x.png",
+                       {"label": f"round {round_ + 1}", "preload": preload, "workers": workers})
+
+
 def test_preload_is_never_claimed_without_a_measurement():
-    assert v.preload([]).verdict == "could not tell" and v.preload([], service=True).verdict == "could not tell"
-    assert "not measured here yet" in v.preload([]).because
-    assert "not measured by this check yet" in v.preload([], service=True).because
+    assert v.preload([]).verdict == "could not tell" and v.preload([]).figures == ()
+
+
+def test_preload_verdict_counts_busy_workers_only():
+    both_busy = [served(True, 0, (200, 4), (202, 4)), served(False, 0, (240, 4), (238, 4)),
+                 served(True, 1, (201, 3), (203, 5)), served(False, 1, (241, 5), (239, 3))]
+    r = v.preload(both_busy)
+    assert r.verdict == "holds" and "per busy worker" in r.because
+    assert any(f.label == "PSS per busy worker, preload" and f.value == pytest.approx(201.5) for f in r.figures)
+    # the case: without preload one of two workers sat idle at a small PSS, which looks like a saving
+    idle = both_busy[:3] + [served(False, 1, (90, 0), (330, 8))]
+    r = v.preload(idle)
+    assert r.verdict == "could not tell" and "served no request" in r.because and "1 without" in r.because
+    assert v.preload(both_busy[:2]).verdict == "could not tell"  # one run per arm has no spread
 
 
 # --- saved runs -----------------------------------------------------------------------------
@@ -156,7 +174,8 @@ def test_real_run_covers_every_claim_with_provenance(real_run):
     assert [r.claim for r in real_run.results] == [c.id for c in CLAIMS]
     assert {"when", "where", "machine", "command", "loadavg_start"} <= set(real_run.meta)
     assert all(not rec.image.startswith("/") for r in real_run.results for rec in r.records)  # names, not paths
-    measured = [r for r in real_run.results if r.claim != "preload"]
+    measured = real_run.results
+    assert all(r.figures for r in measured), [r.claim for r in measured if not r.figures]
     assert all(r.records and all(rec.ok for rec in r.records) for r in measured), [
         (r.claim, [rec.reason for rec in r.records if not rec.ok]) for r in measured]
     assert load_run(real_run.to_json()).results == real_run.results
@@ -224,12 +243,16 @@ def test_cli_refuses_a_bad_image_in_one_line(tmp_path):
 @pytest.mark.model
 def test_cli_saves_a_run_that_says_where_and_when(tmp_path, model_path):
     saved = tmp_path / "claims.json"
-    out = cli("--only", "close_pillow", "--only", "preload", "--json", str(saved))
+    out = cli("--only", "close_pillow", "--only", "preload", "--json", str(saved), timeout=600)
     assert out.returncode == 0, out.stderr
     run = load_run(saved)
     assert [r.claim for r in run.results] == ["close_pillow", "preload"]
     assert "claims --only close_pillow" in run.meta["command"] and run.provenance in out.stdout
     assert run.result("close_pillow").verdict in ("holds", "does not hold")
+    pre = run.result("preload")  # the real service, started with and without --preload, two rounds each
+    assert len(pre.records) >= 4 and pre.figures, pre.because
+    assert pre.verdict != "could not tell" or "served no request" in pre.because or "overlap" in pre.because
+    assert {f.label for f in pre.figures} >= {"PSS per busy worker, preload", "requests per worker"}
 
 
 def test_the_cache_batch_is_six_different_pictures():

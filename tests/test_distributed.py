@@ -5,6 +5,7 @@ Inputs are tiny synthetic images; the model's own input is 320×320 whatever the
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -137,6 +138,9 @@ def test_cli_engine_ray_end_to_end_matches_the_serial_batch(tmp_path, capsys, mo
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert started and not wait_gone(started), "the driver's local cluster outlived it"
     assert "Traceback" not in proc.stderr and "1 node(s)" in proc.stderr
+    # no error-level line from Ray's core worker ("[date E pid tid] core_worker.cc: ...") on a good batch
+    assert not [line for line in proc.stderr.splitlines() if re.match(r"\[[^]]* E \d+ \d+\]", line)], proc.stderr
+    assert "RayDeprecationWarning" not in proc.stderr
     # the serial batch with the same session flags (the Ray engine's lean default: pattern off, 1 thread)
     rc_serial, _, serial_errors = run_cli(["remove", *inputs, "-o", str(tmp_path / "serial"), "--no-mem-pattern",
                                            "--threads", "1"], capsys)
@@ -159,8 +163,9 @@ def test_cli_engine_ray_end_to_end_matches_the_serial_batch(tmp_path, capsys, mo
 @pytest.mark.model
 @pytest.mark.slow
 @pytest.mark.parametrize("flags", [["--max-size", "40", "--crop", "--post-process-mask", "--bgcolor", "20,40,60,255"],
-                                   ["--only-mask", "--format", "webp", "--threads", "2", "--mem-pattern"]],
-                         ids=["crop-bgcolor", "mask-webp"])
+                                   ["--only-mask", "--format", "webp", "--threads", "2", "--mem-pattern"],
+                                   ["-a", "-ae", "5", "-af", "230"]],
+                         ids=["crop-bgcolor", "mask-webp", "edges"])
 def test_outputs_are_the_serial_bytes_with_other_flags(tmp_path, capsys, model_path, ray_address, flags):
     folder = tmp_path / "in"
     folder.mkdir()

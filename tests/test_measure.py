@@ -141,11 +141,26 @@ def test_pareto_and_a_clear_speed_win():
     assert rec.text.startswith("recommended: fast")
 
 
-def test_too_few_timings_are_a_tie_however_far_apart():
+def test_too_few_timings_give_no_verdict_however_far_apart():
     fast = _record("fast", [0.20, 0.21], 400, 500)
     lean = _record("lean", [0.40, 0.41], 30, 300)
     rec = recommend(summarize([fast, lean]))
-    assert set(rec.tied) == {"fast", "lean"} and rec.name == "lean" and "tie" in rec.text
+    assert rec.name is None and rec.text.startswith("could not tell: 2 samples per configuration")
+    assert "at least 5" in rec.why
+
+
+def test_one_round_gives_no_verdict_even_with_enough_timings():
+    fast = _record("fast", [0.20, 0.21, 0.20, 0.22, 0.21], 400, 500)
+    lean = _record("lean", [0.30, 0.31, 0.30, 0.32, 0.31], 30, 300)
+    rec = recommend(summarize([fast, lean]), rounds=1)
+    assert rec.name is None and "one round" in rec.why
+
+
+def test_configs_alike_in_speed_and_memory_cannot_be_told_apart():
+    a = _record("a", [0.20, 0.26, 0.21, 0.30, 0.22], 30.2, 300)
+    b = _record("b", [0.22, 0.29, 0.23, 0.24, 0.31], 30.0, 300)  # 0.2 MB apart: inside the noise floor
+    rec = recommend(summarize([a, b]))
+    assert rec.name is None and "cannot be told apart" in rec.why
 
 
 def test_overlapping_intervals_are_a_tie_and_the_leaner_config_wins():
@@ -178,8 +193,10 @@ def test_sweep_interleaves_rounds_and_saves_no_paths(tiny_image):
     names = [c.name for c in configs]
     assert seen == [(1, 4, names[0]), (2, 4, names[1]), (3, 4, names[0]), (4, 4, names[1])]
     assert [len(s.latencies) for s in result.summaries] == [2, 2]
-    assert result.recommendation.text.startswith("recommended:")
+    # two timings per config: no interval, so no recommendation, and the JSON says why
+    assert result.recommendation.text.startswith("could not tell:")
     doc = result.to_dict()
+    assert doc["recommended"] is None and "2 samples" in doc["could_not_tell"]
     assert str(tiny_image.parent) not in json.dumps(doc)
     assert SweepResult.from_dict(json.loads(json.dumps(doc))).records[0].latencies == result.records[0].latencies
     assert report.table(result).count("\n") == 3
@@ -192,12 +209,14 @@ def test_bench_cli_writes_records_and_arena_off_retains_less(tiny_image, tmp_pat
                         "--repeats", "1", "--rounds", "1", "--json", str(out), "--csv", str(csv_out)],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert p.returncode == 0, p.stderr
-    assert "recommended:" in p.stdout and "s/image" in p.stdout
+    assert "recommended:" not in p.stdout and "could not tell: one sample" in p.stdout and "s/image" in p.stdout
+    assert "None" not in p.stdout
     assert p.stderr.count("[") >= 4  # one progress line per config
     doc = json.loads(out.read_text())
     assert doc["schema"] == SCHEMA
     assert {"image", "max_size", "repeats", "warmups", "rounds", "recommendation", "recommended", "warnings",
             "records"} <= set(doc)
+    assert doc["recommended"] is None and doc["could_not_tell"].startswith("one sample per configuration")
     assert len(doc["records"]) == 4
     for r in doc["records"]:
         assert r["ok"], r["reason"]
@@ -209,7 +228,9 @@ def test_bench_cli_writes_records_and_arena_off_retains_less(tiny_image, tmp_pat
     # the arena keeps what it grew to; without it most is handed back (hundreds of MB apart for u2netp)
     for pattern in (True, False):
         assert by[(False, pattern)]["retained"] < by[(True, pattern)]["retained"]
-    assert csv_out.read_text().splitlines()[0].startswith("config,ok,pareto,runs,median_s,ci_low_s,ci_high_s")
+    header = csv_out.read_text().splitlines()[0].split(",")
+    assert header[:7] == ["config", "ok", "pareto", "runs", "median_s", "ci_low_s", "ci_high_s"]
+    assert {"spread_pct", "release_pct", "retained_mb", "peak_mb"} <= set(header)  # every column names its unit
 
 
 def test_bench_cli_refuses_a_bad_image_in_one_line(tmp_path):

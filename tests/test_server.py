@@ -103,7 +103,10 @@ def test_cutout_bgcolor_and_raw_body(service):
 
 
 @pytest.mark.parametrize("kwargs, status, words", [
-    ({"files": {"file": ("p.png", PHOTO)}, "data": {"a": "true"}}, 422, "alpha matting"),
+    ({"files": {"file": ("p.png", PHOTO)}, "data": {"vm": "true"}}, 422, "ViTMatte"),
+    ({"files": {"file": ("p.png", PHOTO)}, "data": {"a": "true", "af": "300"}}, 422, "0-255"),
+    ({"files": {"file": ("p.png", PHOTO)}, "params": {"a": "true", "af": "20", "ab": "20"}}, 422, "must be below"),
+    ({"files": {"file": ("p.png", PHOTO)}, "data": {"ae": "big"}}, 422, "whole number"),
     ({"files": {"file": ("p.png", PHOTO)}, "data": {"model": "u2net"}}, 422, "runs u2netp"),
     ({"files": {"file": ("p.png", PHOTO)}, "params": {"bgc": "red"}}, 422, "bgc"),
     ({"files": {"file": ("p.png", PHOTO)}, "data": {"format": "gif"}}, 422, "png or webp"),
@@ -115,6 +118,15 @@ def test_bad_requests_get_a_4xx_with_one_line(service, kwargs, status, words):
     resp = post(service.url, **kwargs)
     assert resp.status_code == status
     assert words in one_line_error(resp)
+
+
+def test_edge_fields_are_taken_as_rembg_sends_them(service):
+    plain = post(service.url, files={"file": ("p.png", PHOTO)})
+    for fields in ({"a": "true", "af": "230", "ab": "20", "ae": "5"}, {"dc": "true"}):
+        resp = post(service.url, files={"file": ("p.png", PHOTO)}, data=fields)
+        assert resp.status_code == 200, resp.text
+        im = Image.open(io.BytesIO(resp.content))
+        assert im.mode == "RGBA" and im.size == Image.open(io.BytesIO(plain.content)).size
 
 
 def test_url_fetching_is_refused(service):
@@ -286,3 +298,4 @@ def test_load_spec_is_bounded_to_loopback():
         LoadSpec("http://127.0.0.1:1/api/remove", (("p.png", PHOTO),), concurrency=10_000)
     with pytest.raises(ValueError, match="requests or a duration"):
         LoadSpec("http://127.0.0.1:1/api/remove", (("p.png", PHOTO),), requests=None)
+

@@ -77,8 +77,12 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "preload", "--preload shares the model between workers",
         "“Run the service under gunicorn with --preload so workers share the loaded model.”",
-        "Needs the service (a pre-forking server) to measure workers' memory with and without --preload.",
-        "Not measured by this check yet: always “could not tell”, with the reason."),
+        "The real service (gunicorn, 2 workers, 127.0.0.1) is started with and without --preload in interleaved "
+        "rounds (at least two each), each under the same bounded load and stopped after it; every worker's "
+        "PSS and USS are read from /proc while the load runs, and the requests each worker answered are counted.",
+        "Only runs where every worker served requests count. Holds when PSS per busy worker with --preload is "
+        "below every run without it by more than the 1 MB noise floor; does not hold when it is not lower; "
+        "could not tell with fewer than two such runs per arm or overlapping ranges."),
 )
 
 BY_ID = {c.id: c for c in CLAIMS}

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from ..load.compare import MIN_RUNS
 from ..measure.machine import facts as machine_facts
 from ..measure.machine import versions
 from ..samples import apple_scene
@@ -34,7 +35,7 @@ Progress = Callable[[int, int, str], None]
 
 NEEDS = {  # claim → the measurement it reads
     "arena_off_release": "arena", "cap_bounds": "cap", "four_k_temporaries": "cap", "shared_session": "sessions",
-    "stream_gc": "stream", "close_pillow": "pillow", "hash_cache": "cache", "preload": None,
+    "stream_gc": "stream", "close_pillow": "pillow", "hash_cache": "cache", "preload": "preload",
 }
 
 
@@ -93,6 +94,19 @@ def _child(kind: str, variant: str, config: SessionConfig, image: Path, timeout:
     return child_trial(kind, variant, config, image, round=round, timeout=timeout, **spec)
 
 
+def _preload_records(plan: Plan, config: SessionConfig, photo: Path, rounds: int, progress: Progress | None,
+                     done: int, total: int) -> list[TrialRecord]:
+    """The service with and without --preload, interleaved, 2 workers under the same bounded load."""
+    from ..server.preload_study import preload_study
+
+    runs = preload_study(config, ((photo.name, photo.read_bytes()),), rounds=rounds, workers=2,
+                         clients=plan.threads * 2, requests=max(8, plan.requests), timeout=plan.timeout,
+                         progress=(lambda d, t, what: progress(done + d, total, f"preload study, {what}"))
+                         if progress else None)
+    return [TrialRecord("preload", v.PRELOAD if run.preload else v.NO_PRELOAD, i // 2, True, "", photo.name,
+                        run.to_dict()) for i, run in enumerate(runs)]
+
+
 def machine() -> dict:
     f = machine_facts()
     return {k: f[k] for k in ("summary", "platform", "processor", "cpu_count", "memory_bytes", "python")}
@@ -129,22 +143,22 @@ def check_claims(image: str | os.PathLike | None = None, *, plan: Plan = Plan(),
             apple_scene(plan.big_size).save(big, quality=90)
         tasks = _tasks(plan, config, photo, big, kinds)
         records: list[TrialRecord] = []
-        total = plan.rounds * len(tasks)
+        study_rounds = max(MIN_RUNS, plan.rounds) if "preload" in kinds else 0
+        total = plan.rounds * len(tasks) + 2 * study_rounds
         for r in range(plan.rounds):
             for task in tasks:
                 records.append(task.run(r))
                 if progress:
                     progress(len(records), total, f"round {r + 1}: {task.kind}, {task.variant}")
+        if study_rounds:
+            records += _preload_records(plan, config, photo, study_rounds, progress, len(records), total)
     finally:
         if own:
             shutil.rmtree(folder, ignore_errors=True)
     results = []
     for claim_id in wanted:
         own_records = [rec for rec in records if rec.kind == NEEDS[claim_id]]
-        if claim_id == "preload":
-            results.append(v.preload(own_records, service_exists()))
-        else:
-            results.append(v.VERDICT_OF[claim_id](own_records))
+        results.append(v.VERDICT_OF[claim_id](own_records))
     meta = {
         "when": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "where": socket.gethostname(), "machine": machine(), "versions": _versions(),

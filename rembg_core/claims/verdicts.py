@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 
+from ..load.compare import ServedRun, WorkerFigures, compare_preload
 from ..measure.analysis import MIN_COVERAGE, median_interval
 from ..memory import MB
 from .catalog import RELEASE_TARGET, TEMPORARIES_CLAIMED
@@ -20,6 +21,7 @@ NO_CAP, CAPPED = "no cap", "1600 px"
 SHARED, PER_REQUEST = "shared", "per request"
 STREAM_GC, STREAM, KEEP = "stream+gc", "stream", "keep"
 CLOSE, NO_CLOSE = "close", "no close"
+PRELOAD, NO_PRELOAD = "--preload", "--no-preload"
 PEAK_SLACK = 1.05  # "peaks no higher": within 5 %
 ACCUMULATION_FLOOR = 1 * MB  # per image; RSS jitters by a few hundred KB between readings
 
@@ -206,11 +208,22 @@ def hash_cache(records: Sequence[TrialRecord]) -> ClaimResult:
     return done("holds" if faster else "partly", line + (" (intervals apart)" if faster else " (intervals overlap, or too few runs)"), figs)
 
 
-def preload(records: Sequence[TrialRecord], service: bool = False) -> ClaimResult:
-    why = ("not measured by this check yet: the service exists in this build (the Serving Lab page and "
-           "`serve --preload` measure it), but this check does not start it with and without --preload"
-           if service else "not measured here yet: this build has no pre-forking service to run with --preload")
-    return ClaimResult("preload", "could not tell", why, (), tuple(records))
+def preload(records: Sequence[TrialRecord]) -> ClaimResult:
+    """Per busy worker: PSS with --preload vs without, from runs where every worker served requests."""
+    done = _result("preload", records)
+    runs = [ServedRun(r.values["label"], bool(r.values["preload"]),
+                      tuple(WorkerFigures(w["pid"], w["requests"], w["peak_pss"], w["peak_uss"])
+                            for w in r.values["workers"]))
+            for r in records if r.ok and r.values.get("workers") is not None]
+    if not runs:
+        return done("could not tell", _failures(records) if records else
+                    "the service could not be started with and without --preload")
+    cmp = compare_preload(runs)
+    figs = _figs(*(figure(label, values, "MB") for label, values in cmp.figures().items()),
+                 figure("requests per worker", [w.requests for run in runs for w in run.workers], ""))
+    verdict = {"saves": "holds", "costs": "does not hold", "no difference": "does not hold"}.get(cmp.verdict,
+                                                                                               "could not tell")
+    return done(verdict, cmp.because, figs)
 
 
 VERDICT_OF: dict[str, Callable[[Sequence[TrialRecord]], ClaimResult]] = {

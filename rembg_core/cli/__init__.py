@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, claims, load, models, quality, remove, serve, watermark
+from . import bench, claims, edges, load, models, quality, remove, serve, watermark
 from .common import ExitCode
 
-SUBCOMMANDS = (remove, models, watermark, bench, quality, serve, load, claims)
+SUBCOMMANDS = (remove, models, watermark, bench, quality, serve, load, claims, edges)
 
 
 def build_parser() -> argparse.ArgumentParser:

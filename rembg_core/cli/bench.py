@@ -6,11 +6,12 @@ import argparse
 import json
 import sys
 
+from ..allocator import AllocatorError
 from ..atomic import atomic_write_bytes
 from ..errors import ImageLoadError
 from ..imageio import load_image
 from ..measure import report
-from ..measure.configs import config_set
+from ..measure.configs import KINDS, config_set
 from ..measure.records import ProbeRecord
 from ..measure.sweep import sweep
 from ..memory import MB
@@ -20,8 +21,10 @@ from .common import ExitCode, add_model_flag, cannot_write, error, model_ready, 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure session configs, each in fresh processes")
     p.add_argument("--image", required=True, metavar="PATH")
-    p.add_argument("--configs", choices=("flags", "full"), default="flags",
-                   help="flags: arena x mem pattern; full: also shrinkage, threads, extend strategy, malloc env")
+    p.add_argument("--configs", choices=KINDS, default="flags",
+                   help="flags: arena x mem pattern; full: also shrinkage, threads, extend strategy, malloc env; "
+                        "allocators: glibc, MALLOC_ARENA_MAX=2, a pinned MALLOC_MMAP_THRESHOLD_, jemalloc, mimalloc, "
+                        "each with ORT's arena on and off")
     p.add_argument("--rounds", type=positive_int, default=2,
                    help="interleaved rounds: every config once per round, each time in a fresh process")
     p.add_argument("--repeats", type=positive_int, default=3, help="measured images per process")
@@ -44,11 +47,19 @@ def run(args: argparse.Namespace) -> int:
     if not model_ready(args.model):
         return ExitCode.UNAVAILABLE
     configs = config_set(args.configs, args.model)
+    for choice in dict.fromkeys(c.allocator for c in configs):
+        try:
+            choice.env()  # a missing library is refused here, not run silently on glibc
+        except AllocatorError as exc:
+            error(choice.name, exc)
+            return ExitCode.UNAVAILABLE
     print(f"{len(configs)} configs × {args.rounds} rounds, each a fresh process with {args.warmups} warm-up(s) and "
           f"{args.repeats} measured image(s)", file=sys.stderr)
 
     def progress(done: int, total: int, r: ProbeRecord) -> None:
-        status = (f"{r.median_latency:.3f} s, peak {r.memory.peak / MB:.0f} MB, retained {r.memory.retained / MB:.0f} MB"
+        verified = r.meta.get("allocator", {}).get("verified", "?")
+        status = (f"{r.median_latency:.3f} s, peak {r.memory.peak / MB:.0f} MB, retained {r.memory.retained / MB:.0f} MB, "
+                  f"allocator {verified} (verified in the child)"
                   if r.ok and r.median_latency is not None else f"failed: {r.reason}")
         print(f"[{done}/{total}] {r.config.name}: {status}", file=sys.stderr, flush=True)
 

@@ -91,6 +91,43 @@ def rgb(text: str) -> tuple[int, int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# --- edge refinement ---------------------------------------------------------------
+
+EDGE_INTS = (("alpha_matting_foreground_threshold", "foreground threshold"),
+             ("alpha_matting_background_threshold", "background threshold"),
+             ("alpha_matting_erode_size", "erode size"))
+
+
+def add_edge_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """rembg's edge options with its long and short names. The numbers are read as text and checked by
+    `edge_options`, so a bad value is one line (argparse's own type errors print the usage too)."""
+    p.add_argument("-a", "--alpha-matting", action="store_true",
+                   help="refine alpha in the uncertain band (closed-form matting), then the edge colour")
+    p.add_argument("-af", "--alpha-matting-foreground-threshold", default="240", metavar="N",
+                   help="mask above N is certain foreground (0-255, default 240)")
+    p.add_argument("-ab", "--alpha-matting-background-threshold", default="10", metavar="N",
+                   help="mask below N is certain background (0-255, below -af, default 10)")
+    p.add_argument("-ae", "--alpha-matting-erode-size", default="10", metavar="N",
+                   help="shrink both certain regions by an N×N square (default 10)")
+    p.add_argument("-dc", "--decontaminate", action="store_true",
+                   help="estimate the subject's own colour at soft edges (removes the background's tint)")
+    p.add_argument("--clean-haze", action="store_true",
+                   help="clear faint background haze and stray specks from the mask")
+
+
+def edge_options(args: argparse.Namespace) -> dict:
+    """RemoveOptions fields from `add_edge_flags`' arguments; ValueError (one line) for a bad number."""
+    values: dict = {"alpha_matting": args.alpha_matting, "decontaminate": args.decontaminate,
+                    "clean_haze": args.clean_haze}
+    for field, name in EDGE_INTS:
+        text = str(getattr(args, field)).strip()
+        try:
+            values[field] = int(text)
+        except ValueError:
+            raise ValueError(f"alpha matting {name} must be a whole number 0-255, not {text!r}") from None
+    return values
+
+
 # --- sessions and models ------------------------------------------------------------
 
 def add_model_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

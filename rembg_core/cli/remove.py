@@ -24,9 +24,11 @@ from ..session import SessionConfig
 from . import remove_ray
 from .common import (
     ExitCode,
+    add_edge_flags,
     add_session_flags,
     cannot_write,
     color,
+    edge_options,
     error,
     is_zip,
     model_ready,
@@ -48,6 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bgcolor", type=color, default=None, metavar="R,G,B,A")
     p.add_argument("--crop", action="store_true", help="trim to the subject")
     p.add_argument("--format", choices=("png", "webp"), default=None)
+    add_edge_flags(p.add_argument_group("edges"))
     p.add_argument("--cache", metavar="DIR", default=None, help="reuse results stored in DIR (batch only)")
     p.add_argument("--cache-max-mb", type=positive_int, default=LIMITS.cache_max_mb, metavar="MB",
                    help="cache size cap (default: REMBG_LAB_CACHE_MAX_MB)")
@@ -60,7 +63,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = session_config(args)
     if args.engine == "ray":
-        return remove_ray.run(args, config, remove_options(args, args.format or "png"))
+        try:
+            ray_options = remove_options(args, args.format or "png")
+        except ValueError as exc:
+            error("options", exc)
+            return ExitCode.USAGE
+        return remove_ray.run(args, config, ray_options)
     out = Path(args.output)
     single_file = (len(args.inputs) == 1 and not Path(args.inputs[0]).is_dir()
                    and not is_zip(args.inputs[0]) and not is_zip(out)
@@ -69,9 +77,13 @@ def run(args: argparse.Namespace) -> int:
     if fmt not in ("png", "webp"):
         error(out, "output format must be png or webp")
         return ExitCode.USAGE
+    try:
+        options = remove_options(args, fmt)
+    except ValueError as exc:
+        error("options", exc)
+        return ExitCode.USAGE
     if not model_ready(config.model):
         return ExitCode.UNAVAILABLE
-    options = remove_options(args, fmt)
     if not single_file:
         return remove_batch(args, config, out, options)
     src = Path(args.inputs[0])
@@ -125,9 +137,9 @@ class _ProgressLine:
 
 
 def remove_options(args: argparse.Namespace, fmt: str) -> RemoveOptions:
-    """The one options value from the parsed arguments."""
+    """The one options value from the parsed arguments; ValueError (one line) for a bad combination."""
     return RemoveOptions(max_size=args.max_size, only_mask=args.only_mask, post_process_mask=args.post_process_mask,
-                         bgcolor=args.bgcolor, crop=args.crop, format=fmt)
+                         bgcolor=args.bgcolor, crop=args.crop, format=fmt, **edge_options(args))
 
 
 def remove_batch(args: argparse.Namespace, config: SessionConfig, out: Path, options: RemoveOptions) -> int:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import plotly.graph_objects as go
 
+from ..measure import noise
 from ..measure.sampling import MemoryTrace
 from ..memory import MB
 
@@ -89,6 +90,8 @@ def rss_timeline(trace: MemoryTrace, title: str = "Resident memory during the ru
     legend = dict(orientation="h", traceorder="normal", yanchor="top", y=-0.22, xanchor="left", x=0.0)
     fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)",
                       **{**LAYOUT, "height": 440, "legend": legend})
+    values = [s.rss for s in trace.samples] + [v0, trace.after, trace.peak]
+    fig.update_yaxes(range=list(noise.y_range(min(values), max(values))))
     return fig
 
 
@@ -97,6 +100,8 @@ def live_rss(points: Sequence[tuple[float, int]], title: str = "Server RSS, live
     fig = go.Figure(go.Scatter(x=[t for t, _ in points], y=[r / MB for _, r in points], mode="lines+markers",
                                line=dict(color=SERIES_COLORS[0], width=2), marker=dict(size=4), name="RSS"))
     fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="RSS (MB)", showlegend=False, **LAYOUT)
+    if points:
+        fig.update_yaxes(range=list(noise.y_range(min(r for _, r in points), max(r for _, r in points))))
     return fig
 
 
@@ -113,6 +118,9 @@ def rss_overlay(traces: Mapping[str, MemoryTrace], title: str = "RSS of each run
             hovertemplate=f"{name}<br>%{{x:.3f}} s<br>%{{y:.1f}} MB<extra></extra>"))
     y_title = "RSS above the run's start (MB)" if relative else "RSS (MB)"
     fig.update_layout(title=title, xaxis_title="seconds", yaxis_title=y_title, **LAYOUT)
+    values = [s.rss - (t.before if relative else 0) for t in traces.values() for s in t.samples]
+    if values:
+        fig.update_yaxes(range=list(noise.y_range(min(values), max(values))))
     return fig
 
 

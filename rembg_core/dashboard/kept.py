@@ -85,7 +85,7 @@ def keep(result: RemovalResult, mask_key: tuple, name: str, inferences: int = 1)
     return Kept(mask_key, result.options, name, result.config, encode(result.model_mask, "png"),
                 encode_result(result, result.options.replace(format="png")), encode(result.mask, "png"),
                 _jpeg(before), encode(after, "png", png_level=1), before.size, after.size, result.image.size,
-                src.size, src.original_size, src.decoded_size, src.notes, src.icc_profile, dict(result.timings),
+                src.size, src.original_size, src.decoded_size, result.notes, src.icc_profile, dict(result.timings),
                 inferences)
 
 
@@ -98,7 +98,7 @@ def recompose(kept: Kept, data: bytes, options: RemoveOptions) -> Kept:
     loaded = load_image(data, max_size=options.max_size)
     raw = Image.open(io.BytesIO(kept.raw_mask_png))
     raw.load()
-    image, alpha = compose_result(loaded, raw, options)
+    composed = compose_result(loaded, raw, options)
     timings = {"recompose": time.perf_counter() - t0}
-    result = RemovalResult(image, alpha, timings, kept.config, loaded, options, raw)
+    result = RemovalResult(composed.image, composed.alpha, timings, kept.config, loaded, options, raw, composed.notes)
     return keep(result, kept.mask_key, kept.name, inferences=0)

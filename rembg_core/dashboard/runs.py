@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..allocator import AllocatorChoice
+from ..measure import noise
+from ..measure.analysis import MIN_RUNS, median_interval
+from ..measure.arena import arena_by_pair, with_arena
+from ..measure.configs import ProbeConfig
+from ..measure.layers import LayerSplit
 from ..measure.records import SPREAD_WARN
 from ..measure.runner import run_isolated
 from ..measure.sampling import MemoryTrace, RssSampler
@@ -43,6 +49,8 @@ class LabRun:
     trace: MemoryTrace | None = field(default=None, compare=False, repr=False)
     note: str = ""
     before_t: float = 0.0  # where `before` sits on the trace's time axis (isolated: after the model loaded)
+    allocator: str = ""  # isolated: the malloc the child verified it runs; in-process: the server's
+    layers: LayerSplit | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -57,9 +65,10 @@ class LabRun:
         return {
             "run": self.number, "where": self.mode, "flags": self.config.flags_label,
             "max_size": self.max_size or "no cap", "images": self.repeats,
-            "median s": round(self.latency, 3) if self.latency is not None else None,
-            "peak MB": round(m.peak / MB), "retained MB": round(m.retained / MB),
-            "released": None if m.release_ratio is None else f"{max(0.0, m.release_ratio):.0%}",
+            "median s": f"{self.latency:.3f}" if self.latency is not None else noise.DASH,
+            "peak MB": round(m.peak / MB), "retained MB": noise.retained(m.before, m.after).text,
+            "released": noise.release(m.before, m.peak, m.after).text,
+            "allocator": self.allocator or noise.DASH,
             "before MB": round(m.before / MB), "after MB": round(m.after / MB),
             "image": self.image, "note": self.note,
         }
@@ -71,17 +80,27 @@ class IsolatedFailure:
 
 
 def isolated(number: int, image: str | Path, name: str, image_id: str, config: SessionConfig,
-             max_size: int | None, repeats: int) -> LabRun | IsolatedFailure:
-    """Model load, two warm-ups (the pattern allocates on the second), then `repeats`, in a fresh child."""
-    record = run_isolated(config, image, max_size=max_size, repeats=repeats, warmups=2)
+             max_size: int | None, repeats: int, allocator: AllocatorChoice = AllocatorChoice(),
+             split_layers: bool = False) -> LabRun | IsolatedFailure:
+    """Model load, two warm-ups (the pattern allocates on the second), then `repeats`, in a fresh child
+    running `allocator` (verified there). `split_layers`: the child also splits its RSS into layers, and
+    a second child with the arena off measures the arena layer."""
+    probe = ProbeConfig(config, allocator=allocator)
+    record = run_isolated(probe, image, max_size=max_size, repeats=repeats, warmups=2, layers=split_layers)
     if not record.ok:
         return IsolatedFailure(record.reason)
     note = ""
     if record.spread is not None and record.spread >= SPREAD_WARN:
-        note = f"latency spread {record.spread:.0%}: machine busy?"
+        note = (f"latency spread {noise.percent(record.spread)}: the machine was busy, so latencies of this run "
+                "cannot be compared (memory figures are steadier)")
+    split = record.layers
+    if split is not None and config.enable_cpu_mem_arena:
+        arena = arena_by_pair(config, image, max_size, repeats)
+        split = with_arena(split, arena)
     loaded_at = next((t1 for label, _, t1 in record.trace.spans() if label == "session"), 0.0) if record.trace else 0.0
     return LabRun(number, "isolated", name, image_id, config, max_size, repeats, record.latencies,
-                  record.memory, record.trace, note, loaded_at)
+                  record.memory, record.trace, note, loaded_at,
+                  record.meta.get("allocator", {}).get("verified", allocator.label), split)
 
 
 class InProcessRun:
@@ -138,7 +157,8 @@ def same_conditions(a: LabRun, b: LabRun) -> str | None:
     if a.mode != "isolated" or b.mode != "isolated":
         return "in-process runs start from whatever the server already holds"
     diffs = [what for what, x, y in (("image", a.image_id, b.image_id), ("max_size", a.max_size, b.max_size),
-                                     ("images per run", a.repeats, b.repeats)) if x != y]
+                                     ("images per run", a.repeats, b.repeats),
+                                     ("allocator", a.allocator, b.allocator)) if x != y]
     return f"different {', '.join(diffs)}" if diffs else None
 
 
@@ -158,6 +178,22 @@ def measured_effect(runs: list[LabRun], flag: str, name: str) -> str | None:
     on, off = (a, b) if getattr(a.config, flag) else (b, a)
     return (f"Measured here (isolated runs #{on.number} vs #{off.number}, {on.image}, "
             f"{'no cap' if on.max_size is None else f'{on.max_size} px'}, {on.repeats} image(s)): "
-            f"on → {on.latency:.3f} s/image, peak {on.memory.peak / MB:.0f} MB, "
-            f"retained {on.memory.retained / MB:.0f} MB; off → {off.latency:.3f} s/image, "
-            f"peak {off.memory.peak / MB:.0f} MB, retained {off.memory.retained / MB:.0f} MB.")
+            f"on → peak {on.memory.peak / MB:.0f} MB, retained {noise.retained(on.memory.before, on.memory.after).text}; "
+            f"off → peak {off.memory.peak / MB:.0f} MB, retained {noise.retained(off.memory.before, off.memory.after).text}. "
+            f"Speed: {speed_verdict(on, off)}.")
+
+
+def speed_verdict(on: LabRun, off: LabRun) -> str:
+    """Which of two runs is faster, only when their timings can say so; otherwise "could not tell" and why."""
+    figures = f"medians {on.latency:.3f} s on vs {off.latency:.3f} s off"
+    busy = [r for r in (on, off) if r.note]
+    if busy:
+        return f"could not tell ({figures}; run #{busy[0].number} was measured on a busy machine)"
+    if min(len(on.latencies), len(off.latencies)) < MIN_RUNS:
+        return f"could not tell ({figures}; an interval needs {MIN_RUNS} images per run)"
+    a, b = median_interval(on.latencies), median_interval(off.latencies)
+    if a[1] < b[0]:
+        return f"on is faster ({figures}, 95 % intervals apart)"
+    if b[1] < a[0]:
+        return f"off is faster ({figures}, 95 % intervals apart)"
+    return f"could not tell ({figures}; the intervals overlap)"

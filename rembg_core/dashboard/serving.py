@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from .. import allocator
 from ..cli.serve import serve_args
 from ..load import LoadResult, LoadRun, LoadSpec
+from ..load.compare import Comparison, ServedRun, compare_preload, served_run
 from ..load.tree import TreeSample, TreeSampler
 from ..server.config import ServerConfig
 from ..server.launcher import GunicornSettings
@@ -79,6 +80,10 @@ class LabRecord:
     def end_pss(self) -> int | None:
         return next((s.pss for s in reversed(self.memory) if s.pss is not None), None)
 
+    def served(self) -> ServedRun:
+        """Requests and peak PSS/USS per worker, for comparisons per busy worker."""
+        return served_run(f"run #{self.number}", self.server.preload, self.result.samples, self.memory)
+
     def row(self) -> dict:
         r, MB = self.result, 1024 * 1024
         fmt = lambda v: None if v is None else round(v, 3)  # noqa: E731
@@ -89,7 +94,8 @@ class LabRecord:
                 "status": ", ".join(f"{k}: {v}" for k, v in r.status_counts.items()),
                 "peak tree RSS MB": round(max((s.rss for s in self.memory), default=0) / MB),
                 "peak tree PSS MB": None if peak_pss is None else round(peak_pss / MB),
-                "end tree PSS MB": None if end_pss is None else round(end_pss / MB)}
+                "end tree PSS MB": None if end_pss is None else round(end_pss / MB),
+                "requests per worker": self.served().requests_text}
 
 
 ABANDONED_AFTER = 600.0  # s without the owner's page: then anyone may stop or replace the server
@@ -203,25 +209,16 @@ def _allocators(pids: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
     return tuple(out)
 
 
-def preload_verdict(records: list[LabRecord]) -> str | None:
-    """The article says --preload stops memory doubling. Compare the latest runs with ≥ 2 workers,
-    preload on vs off, same flags and load: total PSS of the tree at its peak. None until both exist."""
-    latest: dict[bool, LabRecord] = {}
-    for rec in records:
-        if rec.server.workers >= 2 and rec.peak_pss():
-            latest[rec.server.preload] = rec
-    if len(latest) < 2:
+def preload_verdict(records: list[LabRecord]) -> Comparison | None:
+    """The article says --preload lets workers share the model. Per busy worker (rembg_core.load.compare):
+    runs with ≥ 2 workers and the latest run's workers, flags and load, preload on vs off; only runs where
+    every worker served requests count, at least two per arm. None until both arms have a run."""
+    multi = [rec for rec in records if rec.server.workers >= 2]
+    if not multi:
         return None
-    on, off = latest[True], latest[False]
-    on_pss, off_pss = on.peak_pss() or 0, off.peak_pss() or 1
-    same = (on.server.workers == off.server.workers and on.server.config.session == off.server.config.session
-            and on.result.concurrency == off.result.concurrency)
-    MB = 1024 * 1024
-    saved = off_pss - on_pss
-    text = (f"Peak tree PSS with preload {on_pss / MB:.0f} MB (run #{on.number}) vs without "
-            f"{off_pss / MB:.0f} MB (run #{off.number}): preload "
-            f"{'saved' if saved >= 0 else 'cost'} {abs(saved) / MB:.0f} MB ({abs(saved) / off_pss:.0%}) "
-            f"with {on.server.workers} workers. Memory doubling would mean about twice the PSS without it.")
-    if not same:
-        text += " The two runs differ in workers, flags or load: compare like with like."
-    return text
+    ref = multi[-1]
+    alike = [rec for rec in multi if rec.server.workers == ref.server.workers
+             and rec.server.config.session == ref.server.config.session and rec.result.concurrency == ref.result.concurrency]
+    if len({rec.server.preload for rec in alike}) < 2:
+        return None
+    return compare_preload([rec.served() for rec in alike])

@@ -19,6 +19,6 @@ def serving_row(rec: LabRecord) -> dict:
     row, c = rec.row(), rec.server.config
     return {"run": rec.number, "workers": rec.server.workers, "preload": "on" if rec.server.preload else "off",
             "K/Q": f"{c.max_inflight}/{c.max_queue}", "clients": row["clients"], "requests": row["requests"],
-            "ok/s": row["ok/s"], "p50 s": row["p50 s"], "p95 s": row["p95 s"], "p99 s": row["p99 s"],
+            "per worker": row["requests per worker"], "ok/s": row["ok/s"], "p50 s": row["p50 s"], "p95 s": row["p95 s"], "p99 s": row["p99 s"],
             "status": row["status"] + (" (stopped)" if rec.stopped else ""), "peak PSS MB": row["peak tree PSS MB"],
             "end PSS MB": row["end tree PSS MB"]}

@@ -11,6 +11,7 @@ from typing import Literal
 
 from ..memory import MB
 from .configs import ProbeConfig
+from .noise import NOISE_FLOOR, percent
 from .records import SPREAD_WARN, ProbeRecord
 
 
@@ -135,6 +136,18 @@ def pareto_flags(summaries: Sequence[ConfigSummary]) -> tuple[bool, ...]:
 MIN_COVERAGE = 0.9  # an interval this unsure of the median (fewer than 5 runs) cannot separate two configs
 
 
+def runs_needed(level: float = MIN_COVERAGE) -> int:
+    """The fewest timings whose (min, max) covers the median with probability ≥ `level` (5 at 0.9)."""
+    n = 2
+    while 1.0 - 2.0 / 2 ** n < level:
+        n += 1
+    return n
+
+
+MIN_RUNS = runs_needed()
+MIN_ROUNDS = 2  # memory figures of one fresh process per config carry no spread to compare
+
+
 def faster(a: ConfigSummary, b: ConfigSummary) -> bool:
     """`a` is faster than `b` only when their median intervals do not overlap, and both intervals
     mean something: one or two timings each are a tie, however far apart."""
@@ -142,21 +155,56 @@ def faster(a: ConfigSummary, b: ConfigSummary) -> bool:
     return (ia is not None and ib is not None and min(ia[2], ib[2]) >= MIN_COVERAGE and ia[1] < ib[0])
 
 
+def leaner(a: ConfigSummary, b: ConfigSummary) -> bool:
+    """`a` retains less than `b` beyond the noise floor and beyond the spread of their rounds."""
+    ra = [r.memory.retained for r in a.ok_records]
+    rb = [r.memory.retained for r in b.ok_records]
+    return bool(ra and rb) and max(ra) + NOISE_FLOOR <= min(rb)
+
+
+def insufficient(summaries: Sequence[ConfigSummary], rounds: int) -> str:
+    """Why these summaries cannot carry a verdict ("" when they can): too few timings for an interval,
+    one round, or nothing that tells the configurations apart."""
+    ok = [s for s in summaries if s.ok]
+    if not ok:
+        return "no configuration completed"
+    if len(ok) < 2:
+        return "only one configuration completed: nothing to compare it with"
+    fewest = min(ok, key=lambda s: len(s.latencies))
+    if len(fewest.latencies) < MIN_RUNS:
+        n = len(fewest.latencies)
+        return (f"{'one sample' if n == 1 else f'{n} samples'} per configuration ({fewest.name}); a 95 % interval "
+                f"of the median needs at least {MIN_RUNS} (raise rounds × measured images)")
+    if rounds < MIN_ROUNDS:
+        return ("one round: each configuration ran in a single process, so its memory figures have no spread "
+                f"to compare (use at least {MIN_ROUNDS} rounds)")
+    fastest = min(ok, key=lambda s: s.median_latency or 0.0)
+    if all(not faster(fastest, s) for s in ok) and all(not leaner(a, b) for a in ok for b in ok):
+        return ("every latency interval overlaps and retained memory differs by less than the noise floor "
+                "or the spread between rounds: the configurations cannot be told apart here")
+    return ""
+
+
 @dataclass(frozen=True)
 class Recommendation:
-    """The pick and why. `tied` are the configs whose speed could not be told from the fastest's."""
+    """The pick and why, or `why` there is none. `tied` are the configs whose speed could not be told
+    from the fastest's."""
 
     pick: ConfigSummary | None
     fastest: ConfigSummary | None
     leanest: ConfigSummary | None
     tied: tuple[str, ...] = ()
+    why: str = ""  # set when there is no verdict: "could not tell" and this reason
+    memory_tied: tuple[str, ...] = ()  # tied on speed and within noise of the pick's retained memory
 
     @property
     def name(self) -> str | None:
-        return self.pick.name if self.pick else None
+        return self.pick.name if self.pick and not self.why else None
 
     @property
     def text(self) -> str:
+        if self.why:
+            return f"could not tell: {self.why}"
         p = self.pick
         if p is None or p.median_latency is None:
             return "no configuration completed; nothing to recommend"
@@ -170,23 +218,29 @@ class Recommendation:
                 line += f" (faster: {f.name}, {f.median_latency:.3f} s, retains {f.retained / MB:.0f} MB)"
         elif len(self.tied) > 1:
             line += f" ({len(self.tied) - 1} other config(s) tie on speed; it keeps the least memory of them)"
+        others = [n for n in self.memory_tied if n != p.name]
+        if others:
+            line += f"; on memory it cannot be told from {', '.join(others)}"
         return line
 
 
-def recommend(summaries: Sequence[ConfigSummary]) -> Recommendation:
+def recommend(summaries: Sequence[ConfigSummary], rounds: int = MIN_ROUNDS) -> Recommendation:
     """The config that retains least among those whose speed ties with the fastest's.
 
     "Faster" needs non-overlapping intervals; everything that overlaps the fastest config's
-    interval is a tie, and among ties less retained memory wins (then the lower peak).
+    interval is a tie, and among ties less retained memory wins (then the lower peak). No pick at
+    all when the data cannot carry one (see `insufficient`).
     """
     ok = [s for s in summaries if s.ok]
     if not ok:
-        return Recommendation(None, None, None)
+        return Recommendation(None, None, None, why="no configuration completed")
     fastest = min(ok, key=lambda s: s.median_latency or 0.0)
     tied = [s for s in ok if not faster(fastest, s)]
     pick = min(tied, key=lambda s: (s.retained, s.peak, s.median_latency or 0.0))
     leanest = min(ok, key=lambda s: (s.retained, s.median_latency or 0.0))
-    return Recommendation(pick, fastest, leanest, tuple(s.name for s in tied))
+    memory_tied = tuple(s.name for s in tied if s is pick or not leaner(pick, s))
+    return Recommendation(pick, fastest, leanest, tuple(s.name for s in tied), insufficient(summaries, rounds),
+                          memory_tied)
 
 
 WarningKind = Literal["failed", "noisy", "load"]
@@ -205,8 +259,8 @@ def sweep_warnings(summaries: Sequence[ConfigSummary], records: Sequence[ProbeRe
     if noisy:
         worst = max(noisy, key=lambda s: s.spread or 0.0)
         out.append(SweepWarning(
-            "noisy", f"latencies varied by {SPREAD_WARN:.0%} or more in {len(noisy)} of {len(summaries)} configs "
-            f"(worst {worst.spread:.0%}, {worst.name}): speed differences inside the intervals are ties",
+            "noisy", f"latencies varied by {percent(SPREAD_WARN)} or more in {len(noisy)} of {len(summaries)} configs "
+            f"(worst {percent(worst.spread)}, {worst.name}): speed differences inside the intervals are ties",
             tuple(s.name for s in noisy)))
     loads = [r.meta["loadavg"][0] for r in records if r.ok and r.meta.get("loadavg")]
     cpus = next((r.meta.get("cpu_count") for r in records if r.ok and r.meta.get("cpu_count")), None)

@@ -60,7 +60,17 @@ def metadata(config: ProbeConfig, image_size: tuple[int, int] | None) -> dict:
         "image_size": list(image_size) if image_size else None,
         "model": config.model, "flags": config.to_dict(),
         "malloc_env": {k: os.environ[k] for k in os.environ if k.startswith("MALLOC_")},
+        "allocator": {"requested": config.allocator.label, "verified": _verified_allocator(config)},
     }
+
+
+def _verified_allocator(config: ProbeConfig) -> str:
+    """The allocator this process runs, read from /proc/self/maps; AllocatorError when not the one asked for."""
+    from ..allocator import verify
+
+    running = verify(config.allocator)
+    knobs = [f"{k}={os.environ[k]}" for k in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_") if k in os.environ]
+    return f"{running} ({', '.join(knobs)})" if knobs else running
 
 
 def _fault(fd: int) -> None:
@@ -87,6 +97,11 @@ def measure(spec: dict) -> dict:
     from .sampling import RssSampler
 
     config = ProbeConfig.from_dict(spec["config"])
+    _verified_allocator(config)  # before measuring anything: a silent glibc run would mislabel every figure
+    if spec.get("layers"):
+        import tracemalloc
+
+        tracemalloc.start()  # the Python-heap layer; only when asked, as it slows Python allocations
     data = Path(spec["image"]).read_bytes()
     max_size = spec.get("max_size")
     sampler = RssSampler(interval=float(spec.get("interval", 0.005)), exact_peak=False).start()
@@ -106,12 +121,23 @@ def measure(spec: dict) -> dict:
         del result
     after = rss()
     trace = sampler.stop()
+    from . import layers
+
+    split = None
+    if spec.get("layers"):
+        from .. import models
+
+        weights = layers.model_bytes(models.model_path(config.model))
+        split = layers.split("a fresh child process", [layers.HeldSession(
+            config.session.flags_label, weights, config.session.enable_cpu_mem_arena)])
+    held = layers.free_held()  # a forked copy trims; this process keeps its state for after_trim below
     gc.collect()
     after_trim = trim().rss_after
     latencies = [r["total"] for r in runs]
     stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]} if runs else {}
     return {
-        "start_rss": start_rss, "baseline": baseline, "after": after, "after_trim": after_trim,
+        "start_rss": start_rss, "baseline": baseline, "after": after, "after_trim": after_trim, "free_held": held,
+        "layers": split.to_dict() if split else None,
         # the kernel's mark lags a few pages behind RSS read at the same moment: the peak is at least
         # every reading taken
         "peak": max(peak_rss(), trace.peak, after), "sampled_peak": trace.peak,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..allocator import AllocatorChoice
 from ..memory import MB
 from ..session import SessionConfig
 
@@ -25,6 +26,7 @@ class ProbeConfig:
     arena_extend_strategy: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     name: str = ""  # short label; derived from the flags when empty
+    allocator: AllocatorChoice = AllocatorChoice()  # the child's malloc; verified in the child from /proc/self/maps
 
     def __post_init__(self) -> None:
         if self.arena_extend_strategy is not None:
@@ -45,18 +47,20 @@ class ProbeConfig:
         if self.arena_extend_strategy:
             parts.append(f"extend {self.arena_extend_strategy}")
         parts += [f"{k}={v}" for k, v in self.env]
+        if self.allocator != AllocatorChoice():
+            parts.append(self.allocator.label)
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
         return {"session": self.session.to_dict(), "arena_extend_strategy": self.arena_extend_strategy,
-                "env": dict(self.env), "name": self.name}
+                "env": dict(self.env), "name": self.name, "allocator": self.allocator.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> ProbeConfig:
         return cls(session=SessionConfig.from_dict(d.get("session") or {}),
                    arena_extend_strategy=d.get("arena_extend_strategy"),
                    env=tuple(sorted((str(k), str(v)) for k, v in (d.get("env") or {}).items())),
-                   name=d.get("name", ""))
+                   name=d.get("name", ""), allocator=AllocatorChoice(**(d.get("allocator") or {})))
 
 
 def probe_config(config: ProbeConfig | SessionConfig) -> ProbeConfig:
@@ -67,11 +71,28 @@ def _cfg(model: str, arena: bool = True, pattern: bool = True, **session_fields)
     return SessionConfig(model=model, enable_cpu_mem_arena=arena, enable_mem_pattern=pattern, **session_fields)
 
 
+MMAP_THRESHOLD = 128 * 1024  # glibc's own starting value, pinned: it stops the dynamic threshold from rising
+
+
+def allocator_choices() -> list[AllocatorChoice]:
+    """glibc as it comes, glibc with two arenas, glibc with a pinned mmap threshold, jemalloc, mimalloc."""
+    return [AllocatorChoice(), AllocatorChoice(arena_max=2), AllocatorChoice(mmap_threshold=MMAP_THRESHOLD),
+            AllocatorChoice("jemalloc"), AllocatorChoice("mimalloc")]
+
+
+KINDS = ("flags", "full", "allocators")
+
+
 def config_set(kind: str = "flags", model: str = "u2netp") -> list[ProbeConfig]:
     """`flags`: arena × mem pattern (4). `full`: those plus shrinkage, threads, the arena's extend
-    strategy and glibc allocator settings for the child."""
-    if kind not in ("flags", "full"):
-        raise ValueError("configs must be 'flags' or 'full'")
+    strategy and glibc allocator settings for the child. `allocators`: every allocator choice × ORT's
+    arena on/off (10)."""
+    if kind not in KINDS:
+        raise ValueError(f"configs must be one of {', '.join(KINDS)}")
+    if kind == "allocators":
+        return [ProbeConfig(_cfg(model, arena=arena), allocator=choice,
+                            name=f"{choice.label} · arena {'on' if arena else 'off'}")
+                for choice in allocator_choices() for arena in (True, False)]
     flags = [ProbeConfig(_cfg(model, a, p)) for a in (True, False) for p in (True, False)]
     if kind == "flags":
         return flags

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..memory import MemoryFigures
 from .configs import ProbeConfig
+from .layers import LayerSplit
 from .sampling import MemoryTrace
 
 SCHEMA = "rembg-lab/bench/2"
@@ -45,11 +46,13 @@ class ProbeRecord:
     start_rss: int = 0  # after imports, before the session
     memory: MemoryFigures = MemoryFigures(0, 0, 0)
     after_trim: int = 0  # after gc + malloc_trim: what the process could give back without dropping the session
+    free_held: int | None = None  # at `after`: freed memory glibc held resident (layers.free_held), None off glibc
     load_seconds: float = 0.0
     wall: float = 0.0  # the child's whole life, seconds
     returncode: int | None = None
     trace: MemoryTrace | None = field(default=None, compare=False, repr=False)
     meta: dict = field(default_factory=dict, compare=False, repr=False)
+    layers: LayerSplit | None = field(default=None, compare=False, repr=False)  # when the child was asked to split
 
     @property
     def median_latency(self) -> float | None:
@@ -68,8 +71,10 @@ class ProbeRecord:
             "max_size": self.max_size, "repeats": self.repeats, "warmups": self.warmups,
             "latencies": list(self.latencies), "median_latency": self.median_latency, "spread": self.spread,
             "stages": dict(self.stages), "start_rss": self.start_rss, **_flat(self.memory),
-            "after_trim": self.after_trim, "load_seconds": self.load_seconds, "wall": self.wall, "returncode": self.returncode,
+            "after_trim": self.after_trim, "free_held": self.free_held, "load_seconds": self.load_seconds,
+            "wall": self.wall, "returncode": self.returncode,
             "trace": self.trace.to_dict() if self.trace else None, "meta": self.meta,
+            "layers": self.layers.to_dict() if self.layers else None,
         }
 
     @classmethod
@@ -79,10 +84,11 @@ class ProbeRecord:
             reason=d.get("reason", ""), max_size=d.get("max_size"), repeats=int(d.get("repeats", 0)),
             warmups=int(d.get("warmups", 0)), latencies=tuple(d.get("latencies", ())),
             stages=dict(d.get("stages") or {}), start_rss=int(d.get("start_rss", 0)),
-            memory=_figures(d), after_trim=int(d.get("after_trim", 0)),
+            memory=_figures(d), after_trim=int(d.get("after_trim", 0)), free_held=d.get("free_held"),
             load_seconds=float(d.get("load_seconds", 0.0)), wall=float(d.get("wall", 0.0)),
             returncode=d.get("returncode"),
             trace=MemoryTrace.from_dict(d["trace"]) if d.get("trace") else None, meta=dict(d.get("meta") or {}),
+            layers=LayerSplit.from_dict(d["layers"]) if d.get("layers") else None,
         )
 
 

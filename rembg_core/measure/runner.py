@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..allocator import AllocatorError
 from ..memory import MemoryFigures
 from ..session import SessionConfig
 from .configs import ProbeConfig, probe_config
+from .layers import LayerSplit
 from .records import IdleRecord, ProbeRecord
 from .sampling import MemoryTrace
 
@@ -96,7 +98,7 @@ def child_reason(stderr: str) -> str:
 
 def _env(config: ProbeConfig, env: dict[str, str] | None) -> dict[str, str]:
     """The parent's environment, this package importable, then the config's and the caller's vars."""
-    out = dict(os.environ)
+    out = config.allocator.child_env(dict(os.environ))  # raises AllocatorError when its library is missing
     out["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), out.get("PYTHONPATH", "")) if p)
     out.update(dict(config.env))
     out.update(env or {})
@@ -125,8 +127,14 @@ def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str
     cmd = [sys.executable, "-m", module, "--result-fd", str(write_fd), json.dumps(spec)]
     t0 = time.perf_counter()
     try:
+        child_env = _env(config, env)
+    except AllocatorError as exc:
+        os.close(read_fd)
+        os.close(write_fd)
+        return ChildOutcome(None, str(exc), None, 0.0)
+    try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True, env=_env(config, env), pass_fds=(write_fd,))
+                                text=True, env=child_env, pass_fds=(write_fd,))
     except OSError as exc:
         os.close(read_fd)
         os.close(write_fd)
@@ -161,12 +169,13 @@ def spawn(spec: dict, config: ProbeConfig, *, timeout: float, env: dict[str, str
 
 def run_isolated(config: ProbeConfig | SessionConfig, image_path: str | os.PathLike, *,
                  max_size: int | None = None, repeats: int = 5, warmups: int = 2, timeout: float = 120,
-                 env: dict[str, str] | None = None, interval: float = 0.005) -> ProbeRecord:
-    """Measure `config` on one image in a fresh interpreter. Never raises for a failing child."""
+                 env: dict[str, str] | None = None, interval: float = 0.005, layers: bool = False) -> ProbeRecord:
+    """Measure `config` on one image in a fresh interpreter. Never raises for a failing child.
+    `layers`: the child traces its Python heap and splits its RSS into layers after the runs."""
     config = probe_config(config)
     image = str(Path(image_path).resolve())
     spec = {"mode": "run", "config": config.to_dict(), "image": image, "max_size": max_size,
-            "repeats": repeats, "warmups": warmups, "interval": interval}
+            "repeats": repeats, "warmups": warmups, "interval": interval, "layers": layers}
     out = spawn(spec, config, timeout=timeout, env=env)
     common: dict[str, Any] = dict(config=config, image=image, max_size=max_size, repeats=repeats, warmups=warmups,
                   wall=out.wall, returncode=out.returncode)
@@ -177,6 +186,7 @@ def run_isolated(config: ProbeConfig | SessionConfig, image_path: str | os.PathL
         return ProbeRecord(
             ok=True, latencies=tuple(p["latencies"]), stages=p["stages"], start_rss=p["start_rss"],
             memory=MemoryFigures(p["baseline"], p["peak"], p["after"]), after_trim=p["after_trim"],
+            free_held=p.get("free_held"), layers=LayerSplit.from_dict(p["layers"]) if p.get("layers") else None,
             load_seconds=p["load_seconds"], trace=MemoryTrace.from_dict(p["trace"]), meta=p["meta"], **common)
     except (KeyError, TypeError, ValueError) as exc:
         return ProbeRecord(ok=False, reason=f"the child's result lacks {exc}", **common)

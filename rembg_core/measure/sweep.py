@@ -39,7 +39,7 @@ class SweepResult:
 
     @property
     def recommendation(self) -> Recommendation:
-        return recommend(self.summaries)
+        return recommend(self.summaries, self.rounds)
 
     @property
     def warnings(self) -> tuple[SweepWarning, ...]:
@@ -52,7 +52,8 @@ class SweepResult:
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, "image": self.image, "max_size": self.max_size, "repeats": self.repeats,
                 "warmups": self.warmups, "rounds": self.rounds, "recommendation": self.recommendation.text,
-                "recommended": self.recommendation.name, "warnings": [w.message for w in self.warnings],
+                "recommended": self.recommendation.name,
+                "could_not_tell": self.recommendation.why or None, "warnings": [w.message for w in self.warnings],
                 "records": [dict(r.to_dict(), image=Path(r.image).name) for r in self.records]}
 
     @classmethod

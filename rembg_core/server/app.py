@@ -39,16 +39,17 @@ REFRESH_SECONDS = 2.0  # how often a worker updates its RSS gauge when no reques
 REMOVE_DOC = """Remove the background of one image (rembg 2.0.86's request works unchanged).
 
 Send `multipart/form-data` with the image as the `file` part and optional form fields `model`
-(this server's model only), `om` (only the mask), `ppm` (post-process the mask); query `bgc=R,G,B,A`.
-Ours: `max_size` (capped by the server's own), `crop`, `format` (png | webp), as form fields or
-query. Or send the image itself as the body (`Content-Type: image/*` or `application/octet-stream`).
+(this server's model only), `om` (only the mask), `ppm` (post-process the mask), `a` (alpha matting,
+with `af`, `ab`, `ae`: foreground threshold 0-255, background threshold below it, erode size), `dc`
+(decontaminate the edge colour); query `bgc=R,G,B,A`. Ours: `max_size` (capped by the server's own),
+`crop`, `format` (png | webp), `clean_haze`, as form fields or query. Or send the image itself as the body (`Content-Type: image/*` or `application/octet-stream`).
 
 Busy (every slot taken and Q waiting in this worker), or unable to start before the deadline (the
 server's, or a smaller one in `X-Deadline-Ms`): 503 with `Retry-After`. Too large: 413 while streaming,
 or when the image's estimated memory cost alone is over the worker's budget. Each stage's time is in
 the `Server-Timing` header; the wait before processing in `X-Queue-Seconds`.
-Anything wrong with the input: 4xx with `{"error": "..."}`. rembg's alpha matting (`a=true`) is
-refused with 422.
+Anything wrong with the input or an option: 4xx with `{"error": "..."}`. rembg's ViTMatte
+(`vm=true`) is refused with 422.
 """
 
 REMOVE_OPENAPI = {
@@ -57,6 +58,10 @@ REMOVE_OPENAPI = {
             "file": {"type": "string", "format": "binary"},
             "model": {"type": "string"}, "om": {"type": "boolean"}, "ppm": {"type": "boolean"},
             "max_size": {"type": "integer"}, "crop": {"type": "boolean"},
+            "a": {"type": "boolean"}, "af": {"type": "integer", "minimum": 0, "maximum": 255, "default": 240},
+            "ab": {"type": "integer", "minimum": 0, "maximum": 255, "default": 10},
+            "ae": {"type": "integer", "minimum": 0, "maximum": 255, "default": 10},
+            "dc": {"type": "boolean"}, "clean_haze": {"type": "boolean"},
             "format": {"type": "string", "enum": ["png", "webp"]}}}},
         "image/*": {"schema": {"type": "string", "format": "binary"}},
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},

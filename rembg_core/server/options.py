@@ -1,5 +1,6 @@
-"""Per-request options of POST /api/remove: rembg 2.0.86's names (model, om, ppm, bgc) plus ours
-(max_size, crop, format). Session flags are server configuration and never read from a request.
+"""Per-request options of POST /api/remove: rembg 2.0.86's names (model, a, af, ab, ae, om, ppm, dc,
+bgc) plus ours (max_size, crop, format, clean_haze). Session flags are server configuration and never
+read from a request.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from .config import ServerConfig
 
 TRUE, FALSE = {"true", "1", "yes", "on", "t", "y"}, {"false", "0", "no", "off", "f", "n", ""}
 # rembg features this server does not implement: refuse loudly rather than answer without them
-UNSUPPORTED = {"a": "alpha matting", "dc": "edge decontamination", "vm": "ViTMatte edge refinement"}
+UNSUPPORTED = {"vm": "ViTMatte edge refinement"}
+EDGE_INTS = {"af": ("alpha_matting_foreground_threshold", 240), "ab": ("alpha_matting_background_threshold", 10),
+             "ae": ("alpha_matting_erode_size", 10)}
 
 
 class OptionError(ValueError):
@@ -29,6 +32,16 @@ def _bool(params: Mapping[str, str], name: str) -> bool:
     if value in FALSE:
         return False
     raise OptionError(f"{name}={raw!r} is not true or false")
+
+
+def _int(params: Mapping[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise OptionError(f"{name}={raw!r} is not a whole number") from None
 
 
 def parse(params: Mapping[str, str], config: ServerConfig) -> RemoveOptions:
@@ -59,5 +72,10 @@ def parse(params: Mapping[str, str], config: ServerConfig) -> RemoveOptions:
     fmt = (params.get("format") or "png").lower()
     if fmt not in FORMATS:
         raise OptionError(f"format={fmt!r}: choose png or webp")
-    return RemoveOptions(max_size=max_size, only_mask=_bool(params, "om"), post_process_mask=_bool(params, "ppm"),
-                         bgcolor=bgcolor, crop=_bool(params, "crop"), format=fmt)
+    edges = {field: _int(params, name, default) for name, (field, default) in EDGE_INTS.items()}
+    try:
+        return RemoveOptions(max_size=max_size, only_mask=_bool(params, "om"), post_process_mask=_bool(params, "ppm"),
+                             bgcolor=bgcolor, crop=_bool(params, "crop"), format=fmt, alpha_matting=_bool(params, "a"),
+                             decontaminate=_bool(params, "dc"), clean_haze=_bool(params, "clean_haze"), **edges)
+    except ValueError as exc:  # thresholds out of 0-255, background at or above foreground
+        raise OptionError(str(exc)) from None

@@ -88,14 +88,17 @@ def color_key(image: Image.Image, key: RGB, tolerance: float = 16.0, softness: f
     return Image.fromarray(np.rint(alpha).astype(np.uint8), "L")
 
 
-def model_alpha(image: Image.Image, config=None, session=None) -> Image.Image:
-    """Alpha (L) from the background-removal model (rembg_core.pipeline.remove).
+def model_alpha(image: Image.Image, config=None, session=None, matting: bool = False) -> Image.Image:
+    """Alpha (L) from the background-removal model (rembg_core.pipeline.remove), refined by the edge
+    stage's closed-form matting when `matting`.
 
     `config` (a SessionConfig) or an already loaded `session` (e.g. the app's shared one).
     """
+    from ..options import RemoveOptions
     from ..pipeline import remove  # the model stack loads only when asked for
 
-    return remove(image.convert("RGB"), config, session=session).mask
+    return remove(image.convert("RGB"), config, RemoveOptions(alpha_matting=matting, only_mask=True),
+                  session=session).mask
 
 
 def choose_source(image: Image.Image, requested: str = "auto") -> str:

@@ -59,7 +59,7 @@ def extract(logo: Image.Image, spec: WatermarkSpec, config=None, session=None) -
         background = spec.key_color or detect_background(logo)[0]
         alpha = combine_alpha(color_key(rgb, background, spec.tolerance, spec.softness), own)
     else:
-        mask = model_alpha(rgb, config, session).point(lambda v: 0 if v <= MODEL_HAZE else v)
+        mask = model_alpha(rgb, config, session, spec.model_matting).point(lambda v: 0 if v <= MODEL_HAZE else v)
         alpha = combine_alpha(mask, own)
         color, plain = detect_background(logo)
         background = spec.key_color or (color if plain else None)

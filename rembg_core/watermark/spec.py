@@ -37,6 +37,7 @@ class WatermarkSpec:
     """How to turn a logo into a transparent watermark. Defaults leave the logo as it is."""
 
     source: Source = "auto"  # where alpha comes from; auto = own alpha, else key if the border is plain, else model
+    model_matting: bool = False  # the model source refines its alpha with closed-form matting (rembg_core.edges)
     key_color: RGB | None = None  # colour key background; None = detected from the border
     tolerance: float = 16.0  # colour distance (RGB, 0..441) still counted as background
     softness: float = 64.0  # alpha ramps from 0 to 1 between tolerance and tolerance + softness
