@@ -84,6 +84,17 @@ def cell(rec: dict) -> str:
     return text.replace("|", "\\|") + f" ({rec.get('peak_mb', 0):.0f} MB, {rec['seconds']:.1f} s)"
 
 
+CLIENTS_NOTE = [
+    "## Hostile clients",
+    "",
+    "This table is about hostile *files*. Hostile *clients* of the HTTP service (connections that send a",
+    "request head and then nothing, half a head, a body that stops, clients that hang up while queued, a",
+    "million-field form, malformed HTTP, a master killed outright, a broken model path) are in",
+    "docs/SERVING.md under \"Hostile clients\", each run against real gunicorn by `tests/test_serve_hostile.py`;",
+    "`benchmarks/hostile_clients.py` counts the outcomes beside `rembg s`.",
+]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "HOSTILE.md"))
@@ -122,6 +133,7 @@ def main() -> int:
     ]
     for case, size, _expected, ours, theirs in rows:
         lines.append(f"| {case.name} (`{case.filename}`) | {size} | {case.why} | {cell(ours)} | {cell(theirs)} |")
+    lines += ["", *CLIENTS_NOTE]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

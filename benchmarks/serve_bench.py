@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/serve_bench.py [--clients 1 4 16 64] [--after 60] [--json OUT]
     .venv/bin/python benchmarks/serve_bench.py --preload-study      # USS/PSS with and without --preload
+    .venv/bin/python benchmarks/serve_bench.py --targets --repeats 3 # 16 clients × 64 requests, retrying 503s
 
 Each cell (server × clients) starts a fresh server on 127.0.0.1, samples the RSS of its whole
 process tree every 0.25 s, sends the load (peer-suite photos round-robin, rembg's multipart
@@ -32,12 +33,25 @@ from rembg_core.server.process import ServerProcess, free_port, get_json  # noqa
 
 MB = 1024 * 1024
 IDLE = 20  # --idle-seconds for our servers: "back to post-start" is checked at IDLE + 5 s after the load
-OURS = {
-    "ours, 1 worker": ["--workers", "1", "--max-inflight", "1", "--max-queue", "16", "--idle-seconds", str(IDLE)],
-    "ours, 2 workers": ["--workers", "2", "--threads", "1", "--max-inflight", "1", "--max-queue", "16",
-                        "--idle-seconds", str(IDLE)],
-    "ours, 2 workers, arena off": ["--workers", "2", "--threads", "1", "--no-arena", "--max-inflight", "1",
-                                   "--max-queue", "16", "--idle-seconds", str(IDLE)],
+OURS = {  # the service's defaults: C = the worker's share of cores, 1 intra-op thread per run
+    "ours, 1 worker": ["--workers", "1", "--idle-seconds", str(IDLE)],
+    "ours, 2 workers": ["--workers", "2", "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, arena off": ["--workers", "1", "--no-arena", "--idle-seconds", str(IDLE)],
+    "ours, 2 workers, arena off": ["--workers", "2", "--no-arena", "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, jemalloc": ["--workers", "1", "--allocator", "jemalloc", "--idle-seconds", str(IDLE)],
+    "ours, 2 workers, jemalloc": ["--workers", "2", "--allocator", "jemalloc", "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, jemalloc, arena off": ["--workers", "1", "--allocator", "jemalloc", "--no-arena",
+                                            "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, mimalloc": ["--workers", "1", "--allocator", "mimalloc", "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, mimalloc, arena off": ["--workers", "1", "--allocator", "mimalloc", "--no-arena",
+                                            "--idle-seconds", str(IDLE)],
+    # glibc's own sliding mmap threshold (the service's default fixes it at 128 KB)
+    "ours, 1 worker, glibc sliding": ["--workers", "1", "--malloc-mmap-threshold", "0", "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, glibc sliding, arena off": ["--workers", "1", "--malloc-mmap-threshold", "0", "--no-arena",
+                                                 "--idle-seconds", str(IDLE)],
+    "ours, 1 worker, C=1": ["--workers", "1", "--max-inflight", "1", "--idle-seconds", str(IDLE)],  # 2 threads/run
+    "ours, 1 worker, C=1 K=1": ["--workers", "1", "--max-inflight", "1", "--pipeline-threads", "0",
+                                "--max-queue", "4", "--idle-seconds", str(IDLE)],  # the old shape
 }
 
 
@@ -60,9 +74,9 @@ class RembgServer(ServerProcess):
         return self
 
 
-def photos() -> tuple[tuple[str, bytes], ...]:
+def photos(only: str | None = None) -> tuple[tuple[str, bytes], ...]:
     peer = samples.peer_suite()
-    files = sorted((peer / "fixtures").glob("*.jpg")) if peer else []
+    files = sorted((peer / "fixtures").glob(only or "*.jpg")) if peer else []
     if not files:
         sys.exit("rembg's peer-suite photos not found (set REMBG_LAB_PEER_SUITE)")
     return tuple((f.name, f.read_bytes()) for f in files)
@@ -79,7 +93,8 @@ def guard(server: ServerProcess, sampler: TreeSampler, limit_mb: float, tripped:
         time.sleep(0.25)
 
 
-def run_cell(name: str, clients: int, requests: int, after: float, limit_mb: float) -> dict:
+def run_cell(name: str, clients: int, requests: int, after: float, limit_mb: float, photo: str | None = None,
+             retry: bool = False) -> dict:
     server = RembgServer([]) if name == "rembg s" else ServerProcess(OURS[name])
     server.port = free_port()
     server.start(**({} if name == "rembg s" else {"wait": "/readyz"}))
@@ -90,8 +105,8 @@ def run_cell(name: str, clients: int, requests: int, after: float, limit_mb: flo
         with TreeSampler(server.pid, interval=0.25, full=False) as sampler:
             threading.Thread(target=guard, args=(server, sampler, limit_mb, tripped), daemon=True).start()
             t_load = time.monotonic()
-            result = run_load(LoadSpec(server.url + "/api/remove", photos(), clients, requests,
-                                       fields=(("model", "u2netp"),), timeout=600))
+            result = run_load(LoadSpec(server.url + "/api/remove", photos(photo), clients, requests,
+                                       fields=(("model", "u2netp"),), timeout=600, retry_503=retry))
             load_end = sampler.samples()[-1].t
             end = measure(server.pid, full=False)
             per_worker_idle = None
@@ -107,7 +122,9 @@ def run_cell(name: str, clients: int, requests: int, after: float, limit_mb: flo
     peak = max(s.rss for s in sampler.samples())
     peak_load = max((s.rss for s in sampler.samples() if s.t <= load_end + 0.5), default=peak)
     return {
-        "server": name, "clients": clients, "requests": requests, **result.summary(),
+        "server": name, "clients": clients, "requests": requests, **result.summary(), "photo": photo,
+        "retry_503": retry, "attempts": sum(s.attempts for s in result.samples),
+        "per_worker": {str(k): v for k, v in result.per_worker.items()},
         "rejected_without_retry_after": result.rejected_without_retry_after, "server_errors": result.server_errors,
         "rss_start_mb": start.rss / MB, "rss_peak_mb": peak / MB, "rss_peak_load_mb": peak_load / MB,
         "rss_end_mb": end.rss / MB, "rss_after_mb": later.rss / MB, "after_seconds": after, "alive": alive,
@@ -178,6 +195,54 @@ def soak(total: int, clients: int, chunk: int, warmup: int) -> dict:
                 "worker_replaced": worker.pid not in server.workers()}
 
 
+def targets(servers: list[str], repeats: int, photo: str, after: float, limit_mb: float, out: Path,
+            meta: dict) -> list[dict]:
+    """The issue's protocol: 16 clients × 64 requests of one photo, clients retry a 503 after its
+    Retry-After, latency from first try to final answer; servers interleaved, `repeats` rounds, the
+    starting server rotated each round."""
+    cells = []
+    for rnd in range(repeats):
+        order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
+        for name in order:
+            cell = run_cell(name, 16, 64, after, limit_mb, photo=photo, retry=True)
+            cell["round"], cell["load_avg"] = rnd, os.getloadavg()
+            cells.append(cell)
+            print(json.dumps({k: v for k, v in cell.items() if not k.startswith("workers")}), flush=True)
+            out.write_text(json.dumps({"meta": meta, "cells": cells}, indent=1))
+    return cells
+
+
+def targets_report(data: dict) -> str:
+    """Per round: each server beside rembg s of the same round, as ratios; then the medians."""
+    import statistics
+
+    cells = data["cells"]
+    ref = {c["round"]: c for c in cells if c["server"] == "rembg s"}
+    lines = ["| round | server | 200s | attempts | ok/s | p99 s (first try → answer) | peak tree RSS MB | "
+             "ok/s ÷ rembg | p99 ÷ rembg | peak ÷ rembg | share of the busiest / idlest worker | load avg |",
+             "|" + "---|" * 12]
+    ratios: dict[str, dict[str, list[float]]] = {}
+    for c in sorted(cells, key=lambda c: (c["round"], c["server"] != "rembg s", c["server"])):
+        r = ref.get(c["round"])
+        shares = sorted(c["per_worker"].values(), reverse=True)
+        share = " / ".join(f"{v / max(1, sum(shares)):.0%}" for v in (shares[0], shares[-1])) if len(shares) > 1 else "–"
+        row = {}
+        if r and c is not r and c["p99"] and r["p99"]:
+            row = {"ok/s": c["throughput"] / r["throughput"], "p99": c["p99"] / r["p99"],
+                   "peak": c["rss_peak_mb"] / r["rss_peak_mb"]}
+            for k, v in row.items():
+                ratios.setdefault(c["server"], {}).setdefault(k, []).append(v)
+        fmt = lambda k, row=row: f"{row[k]:.2f}" if k in row else "–"  # noqa: E731
+        lines.append(f"| {c['round']} | {c['server']} | {c['status'].get('200', 0)} | {c['attempts']} | "
+                     f"{c['throughput']:.2f} | {c['p99'] or 0:.1f} | {c['rss_peak_mb']:.0f} | {fmt('ok/s')} | "
+                     f"{fmt('p99')} | {fmt('peak')} | {share} | {c['load_avg'][0]:.1f} |")
+    lines += ["", "| server | ok/s ÷ rembg, median (min–max) | p99 ÷ rembg | peak ÷ rembg |", "|---|---|---|---|"]
+    for name, d in ratios.items():
+        cell = lambda k, d=d: f"{statistics.median(d[k]):.2f} ({min(d[k]):.2f}–{max(d[k]):.2f})"  # noqa: E731
+        lines.append(f"| {name} | {cell('ok/s')} | {cell('p99')} | {cell('peak')} |")
+    return "\n".join(lines)
+
+
 def report(data: dict) -> str:
     """The BENCHMARKS.md table: each server's cell beside rembg's at the same client count, with ratios."""
     cells = data["cells"]
@@ -208,13 +273,17 @@ def main() -> int:
                     choices=["rembg s", *OURS])
     ap.add_argument("--guard-gb", type=float, default=12.0, help="kill a server whose tree RSS passes this")
     ap.add_argument("--preload-study", action="store_true")
+    ap.add_argument("--targets", action="store_true", help="16 clients × 64 requests of one photo, retrying 503s")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--photo", default="anime-girl-1.jpg", help="peer-suite photo for --targets")
     ap.add_argument("--burst", type=int, default=16)
     ap.add_argument("--soak", type=int, default=0, metavar="N", help="N requests at 8 clients after a warm-up")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "serve.json"))
     ap.add_argument("--report", metavar="JSON", help="print the markdown table of a saved run and exit")
     args = ap.parse_args()
     if args.report:
-        print(report(json.loads(Path(args.report).read_text())))
+        data = json.loads(Path(args.report).read_text())
+        print(targets_report(data) if data["cells"] and "round" in data["cells"][0] else report(data))
         return 0
     meta = {"machine": machine.summary(),
             "load_avg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -225,6 +294,13 @@ def main() -> int:
         meta["load_avg_end"] = os.getloadavg()
         out.with_name(out.stem + "-soak.json").write_text(json.dumps({"meta": meta, **result}, indent=1))
         print(json.dumps({k: v for k, v in result.items() if k != "points"}))
+        return 0
+    if args.targets:
+        out = out.with_name(out.stem + "-targets.json")
+        cells = targets(args.servers, args.repeats, args.photo, args.after, args.guard_gb * 1024, out, meta)
+        meta["load_avg_end"] = os.getloadavg()
+        out.write_text(json.dumps({"meta": meta, "cells": cells}, indent=1))
+        print(targets_report({"meta": meta, "cells": cells}))
         return 0
     if args.preload_study:
         rows = preload_study(args.burst)

@@ -8,7 +8,7 @@ from datetime import datetime
 import streamlit as st
 
 from pages import common
-from rembg_core import samples
+from rembg_core import allocator, samples
 from rembg_core.dashboard import load_charts
 from rembg_core.dashboard.glossary import SERVING_HELP, STATUS_HELP
 from rembg_core.dashboard.serving import (
@@ -54,19 +54,26 @@ def server_section(engine: ServingLab, me: str, base: common.Settings) -> None:
             c1, c2, c3, c4 = st.columns(4)
             workers = c1.number_input("Workers", 1, 4, 2, **common.kept("sl_workers"))
             preload = c2.toggle("--preload", True, help=SERVING_HELP["preload"], **common.kept("sl_preload"))
-            k = c3.number_input("K: running per worker", 1, 4, service.max_inflight, **common.kept("sl_k"))
+            k = c3.number_input("C: runs in the model per worker", 0, 4, service.max_inflight,
+                                help="The run gate. 0: one run, with the worker's share of the cores as its threads.",
+                                **common.kept("sl_k"))
             q = c4.number_input("Q: waiting per worker", 0, 64, service.max_queue, help=SERVING_HELP["q"],
                                 **common.kept("sl_q"))
-            c5, c6, c7 = st.columns(3)
+            c5, c6, c7, c8 = st.columns(4)
             max_size = c5.select_slider("max_size", [320, 640, 1024, 1600, 2048, 4096], service.max_size,
                                         **common.kept("sl_max_size"))
             idle = c6.number_input("idle seconds", 5, 600, int(service.idle_seconds), help=SERVING_HELP["idle"],
                                    **common.kept("sl_idle"))
-            c7.caption(f"Session flags from the sidebar: {base.config.label()}")
+            usable = [name for name, ok in allocator.available().items() if ok]
+            malloc = c7.selectbox("Allocator", usable, help="glibc (mmap threshold 128 KB), or jemalloc/mimalloc "
+                                  "preloaded into every server process (LD_PRELOAD).", **common.kept("sl_allocator"))
+            c8.caption(f"Session flags from the sidebar: {base.config.label()}")
             start = st.form_submit_button("Restart server with these" if mine else "Start server", type="primary")
         if start:
             spec = LabServer(ServerConfig(session=base.config, max_size=int(max_size), max_inflight=int(k),
-                                          max_queue=int(q), idle_seconds=float(idle)),
+                                          max_queue=int(q), idle_seconds=float(idle),
+                                          allocator=service.allocator if malloc == "glibc"
+                                          else allocator.AllocatorChoice(malloc)),
                              GunicornSettings(workers=int(workers), preload=bool(preload)))
             with st.spinner("Starting the server (the workers load the model)…"):
                 try:
@@ -154,6 +161,9 @@ def results_section(records: list[LabRecord]) -> None:
                f"errors are not in them.{small}")
     st.markdown("**Statuses**: " + " · ".join(f"`{k}` × {v} — {STATUS_HELP.get(k, 'other HTTP status')}"
                                                for k, v in r.status_counts.items()))
+    st.caption("Requests per worker (an idle worker shows 0) and the malloc each one runs, read from its "
+               "/proc/PID/maps:")
+    st.dataframe(last.per_worker(), hide_index=True, key="sl_workers_table")
     st.plotly_chart(load_charts.tree_memory(list(last.memory)), key="sl_mem")
     st.plotly_chart(load_charts.status_timeline(list(r.samples)), key="sl_status")
     st.subheader("History")

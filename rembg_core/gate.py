@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .limits import LIMITS
@@ -34,9 +35,25 @@ class RunGate:
         if capacity < 1:
             raise ValueError("gate capacity must be 1 or more")
         self._capacity = capacity
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.RLock())
         self._running = self._waiting = self._peak_running = self._peak_waiting = self._waits = 0
         self._wait_seconds = 0.0
+        self._watchers: list[Callable[[GateStats], None]] = []
+
+    def watch(self, fn: Callable[[GateStats], None]) -> None:
+        """Call `fn(stats)` whenever a run starts waiting, enters or leaves (a service's live gauges)."""
+        self._watchers.append(fn)
+
+    def unwatch(self, fn: Callable[[GateStats], None]) -> None:
+        if fn in self._watchers:
+            self._watchers.remove(fn)
+
+    def _notify(self) -> None:
+        # called with the (re-entrant) lock held, so watchers see changes in order; keep them quick
+        if self._watchers:
+            stats = self.stats()
+            for fn in list(self._watchers):
+                fn(stats)
 
     @property
     def capacity(self) -> int:
@@ -57,6 +74,7 @@ class RunGate:
             if self._running >= self._capacity:
                 self._waiting += 1
                 self._peak_waiting = max(self._peak_waiting, self._waiting)
+                self._notify()
                 t0 = time.perf_counter()
                 try:
                     while self._running >= self._capacity:
@@ -68,12 +86,14 @@ class RunGate:
                 self._wait_seconds += waited
             self._running += 1
             self._peak_running = max(self._peak_running, self._running)
+            self._notify()
             return waited
 
     def release(self) -> None:
         with self._cond:
             self._running -= 1
             self._cond.notify()
+            self._notify()
 
     def stats(self) -> GateStats:
         with self._cond:

@@ -249,6 +249,22 @@ def _split_alpha(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return im.convert("RGB"), (None if alpha.getextrema() == (255, 255) else alpha)
 
 
+def probe(source: ImageSource, max_size: int | None = None,
+          max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((w, h) declared by the header, (w, h) after the max_size cap), without decoding pixels;
+    raises the same ImageLoadError subclasses as load_image for what the header already shows."""
+    im, owned = _open(source, max_pixels)
+    try:
+        w, h = im.size
+        if w < 1 or h < 1:
+            raise CorruptImageError(f"the header declares an empty {w}×{h} image")
+        if max_pixels and w * h > max_pixels:
+            raise TooManyPixelsError(f"{w}×{h} is {_mp(w * h)}, over the {_mp(max_pixels)} limit")
+        return (w, h), _fit((w, h), max_size)
+    finally:
+        _close(owned)
+
+
 def load_image(source: ImageSource, max_size: int | None = None,
                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Open, check, decode and normalise an image.

@@ -3,6 +3,8 @@ rebuild exactly the config they were made from (the Serving Lab starts its serve
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from rembg_core.cli import build_parser
@@ -31,6 +33,7 @@ def test_no_flags_give_the_dataclass_defaults():
      GunicornSettings(workers=3)),
 ])
 def test_serve_args_round_trip(config, settings):
+    config = dataclasses.replace(config, workers=settings.workers)  # each worker's share of cores follows --workers
     assert parsed(serve_args(config, settings)) == (config, settings)
 
 
@@ -42,4 +45,15 @@ def test_an_uncapped_max_size_has_no_flag():
 def test_the_serving_lab_starts_servers_with_the_services_defaults():
     lab = LabServer()
     assert parsed(lab.args()) == (ServerConfig(), GunicornSettings())
-    assert "K=1 Q=4" in lab.label()
+    assert f"C=auto Q={ServerConfig().max_queue}" in lab.label() and "MALLOC_MMAP_THRESHOLD_=131072" in lab.label()
+
+
+@pytest.mark.parametrize("argv, name, threshold", [
+    ([], "glibc", 131072),  # the service's default: a fixed mmap threshold
+    (["--malloc-mmap-threshold", "0"], "glibc", None),  # glibc's own sliding threshold
+    (["--allocator", "jemalloc"], "jemalloc", None),  # the default tunes glibc only
+])
+def test_allocator_flags(argv, name, threshold):
+    allocator = parsed(argv)[0].allocator
+    assert (allocator.name, allocator.mmap_threshold) == (name, threshold)
+    assert parsed(serve_args(parsed(argv)[0], GunicornSettings()))[0].allocator == allocator

@@ -49,8 +49,12 @@ def test_start_load_restart_and_stop(model_path):
         at.number_input(key="sl_amount").set_value(4)
         button(at, "Run load").click().run()
         assert not at.exception, [e.value for e in at.exception]
-        rows = at.dataframe[0].value
+        rows = at.dataframe[-1].value
         assert len(rows) == 1 and rows.iloc[0]["requests"] == 4 and rows.iloc[0]["peak PSS MB"] > 0
+        per_worker = at.dataframe[0].value  # requests per worker, and the malloc its maps show
+        assert list(per_worker["worker pid"]) == first[1:] and list(per_worker["allocator"]) == ["glibc"]
+        ok = re.search(r"200: (\d+)", rows.iloc[0]["status"])
+        assert per_worker["200s"].sum() == (int(ok.group(1)) if ok else 0)
         assert any("requests answered 200" in c.value for c in at.caption)  # the percentiles' sample
         # a second visitor (another session of the same server) sees whose server it is and cannot stop it
         other = AppTest.from_file(str(ROOT / "pages" / "serving_lab.py"), default_timeout=240).run()
@@ -63,7 +67,7 @@ def test_start_load_restart_and_stop(model_path):
         at.number_input(key="sl_amount").set_value(2)
         button(at, "Run load").click().run()
         assert not at.exception, [e.value for e in at.exception]
-        rows = at.dataframe[0].value
+        rows = at.dataframe[-1].value
         assert len(rows) == 2 and rows.iloc[1]["requests"] >= 1
         # starting another stops the first
         button(at, "Restart server with these").click().run()

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .. import allocator
 from ..cli.serve import serve_args
 from ..load import LoadResult, LoadRun, LoadSpec
 from ..load.compare import Comparison, ServedRun, compare_preload, served_run
@@ -46,8 +47,8 @@ class LabServer:
     def label(self) -> str:
         c = self.config
         return (f"{self.workers} worker{'s' if self.workers > 1 else ''}, preload {'on' if self.preload else 'off'}, "
-                f"{c.session.flags_label}, K={c.max_inflight} Q={c.max_queue}, "
-                f"max_size {c.max_size or 'no cap'}")
+                f"{c.session.flags_label}, C={c.max_inflight or 'auto'} Q={c.max_queue}, "
+                f"max_size {c.max_size or 'no cap'}, {c.allocator.label}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,17 @@ class LabRecord:
     memory: tuple[TreeSample, ...]
     owner: str | None = None  # the visitor who ran it
     stopped: bool = False  # ended early by its Stop: `result` holds what was answered until then
+    workers: tuple[int, ...] = ()  # the server's worker pids when the load ended (an idle one shows as 0)
+    allocators: tuple[tuple[int, str], ...] = ()  # (worker pid, the malloc its /proc/PID/maps shows)
+
+    def per_worker(self) -> list[dict]:
+        """One row per worker: requests it answered with 200 and its share, idle workers included."""
+        served = self.result.per_worker
+        total = sum(served.values()) or 1
+        mapped = dict(self.allocators)
+        pids = list(self.workers) + [p for p in served if p not in self.workers]  # replaced workers too
+        return [{"worker pid": pid, "200s": served.get(pid, 0), "share": f"{served.get(pid, 0) / total:.0%}",
+                 "allocator": mapped.get(pid, "–")} for pid in pids]
 
     def peak_pss(self) -> int | None:
         values = [s.pss for s in self.memory if s.pss is not None]
@@ -174,7 +186,9 @@ class ServingLab:
         result = run.wait()
         assert self.spec is not None, "a load runs against a started server"
         memory = tuple(s for s in self.sampler.samples() if s.t >= since) if self.sampler else ()
-        record = LabRecord(len(self.records) + 1, self.spec, result, memory, visitor, stopped)
+        workers = tuple(self.server.workers()) if self.server else ()
+        record = LabRecord(len(self.records) + 1, self.spec, result, memory, visitor, stopped, workers,
+                           _allocators(workers))
         self.records.append(record)
         self.load = None
         return record
@@ -183,6 +197,16 @@ class ServingLab:
         """The sampler's clock, to mark where a load starts."""
         samples = self.sampler.samples() if self.sampler else []
         return samples[-1].t if samples else 0.0
+
+
+def _allocators(pids: tuple[int, ...]) -> tuple[tuple[int, str], ...]:
+    out = []
+    for pid in pids:
+        try:
+            out.append((pid, allocator.active(pid)))
+        except allocator.AllocatorError:  # the worker exited meanwhile
+            pass
+    return tuple(out)
 
 
 def preload_verdict(records: list[LabRecord]) -> Comparison | None:

@@ -32,6 +32,8 @@ class LoadSpec:
     timeout: float = 120.0  # per request
     fields: tuple[tuple[str, str], ...] = ()  # extra form fields, e.g. (("model", "u2netp"),)
     honour_retry_after: bool = True  # a client told 503 + Retry-After waits that long before its next request
+    retry_503: bool = False  # retry the same request after Retry-After until it is answered otherwise (real clients)
+    headers: tuple[tuple[str, str], ...] = ()  # extra request headers, e.g. (("X-Deadline-Ms", "2000"),)
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -90,7 +92,7 @@ class LoadRun:
 
     def start(self) -> LoadRun:
         self._t0 = time.perf_counter()
-        self._threads = [threading.Thread(target=self._client, name=f"load-{i}", daemon=True)
+        self._threads = [threading.Thread(target=self._client, args=(i,), name=f"load-{i}", daemon=True)
                          for i in range(self.spec.concurrency)]
         for t in self._threads:
             t.start()
@@ -108,35 +110,48 @@ class LoadRun:
             self._issued += 1
             return self._issued - 1
 
-    def _client(self) -> None:
+    def _client(self, client: int) -> None:
         conn: http.client.HTTPConnection | None = None
         while (i := self._next()) is not None:
             body, ctype = self._bodies[i % len(self._bodies)]
-            started = time.perf_counter()
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.host, self.port, timeout=self.spec.timeout)
-                conn.request("POST", self.path, body, {"Content-Type": ctype})
-                resp = conn.getresponse()
-                payload = resp.read()
-                sample = RequestSample(started - self._t0, time.perf_counter() - started, resp.status,
-                                       _int(resp.getheader("X-Worker-Pid")), resp.getheader("Retry-After"),
-                                       "" if resp.status == 200 else _error_text(payload))
-                if resp.will_close:
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                sample = RequestSample(started - self._t0, time.perf_counter() - started, 0,
-                                       error=f"{type(exc).__name__}: {exc}")
-                if conn is not None:
-                    conn.close()
-                conn = None
+            first = time.perf_counter()
+            attempts = 0
+            while True:
+                attempts += 1
+                sample, conn = self._send(conn, body, ctype, first, attempts, client)
+                if not (self.spec.retry_503 and sample.status == 503 and sample.retry_after) \
+                        or self._stop.is_set():
+                    break
+                self._stop.wait(min(_int(sample.retry_after) or 1, 10))
             with self._lock:
                 self._samples.append(sample)
             if sample.status == 503 and sample.retry_after and self.spec.honour_retry_after:
                 self._stop.wait(min(_int(sample.retry_after) or 1, 10))
         if conn is not None:
             conn.close()
+
+    def _send(self, conn: http.client.HTTPConnection | None, body: bytes, ctype: str, first: float,
+              attempts: int, client: int) -> tuple[RequestSample, http.client.HTTPConnection | None]:
+        """One try; the sample's latency runs from the request's first try (`first`)."""
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=self.spec.timeout)
+            conn.request("POST", self.path, body, {"Content-Type": ctype, **dict(self.spec.headers)})
+            resp = conn.getresponse()
+            payload = resp.read()
+            sample = RequestSample(first - self._t0, time.perf_counter() - first, resp.status,
+                                   _int(resp.getheader("X-Worker-Pid")), resp.getheader("Retry-After"),
+                                   "" if resp.status == 200 else _error_text(payload), attempts, client)
+            if resp.will_close:
+                conn.close()
+                conn = None
+        except (OSError, http.client.HTTPException) as exc:
+            sample = RequestSample(first - self._t0, time.perf_counter() - first, 0,
+                                   error=f"{type(exc).__name__}: {exc}", attempts=attempts, client=client)
+            if conn is not None:
+                conn.close()
+            conn = None
+        return sample, conn
 
     def snapshot(self) -> LoadResult:
         with self._lock:

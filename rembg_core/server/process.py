@@ -48,6 +48,7 @@ class ServerProcess:
     args: list[str]  # serve flags (without --host/--port)
     port: int = field(default_factory=free_port)
     env: dict[str, str] | None = None
+    prefix: tuple[str, ...] = ()  # a command the server runs under (tests: setpriv, to drop root's privileges)
     proc: subprocess.Popen | None = None
     log: IO[bytes] | None = None
 
@@ -59,10 +60,10 @@ class ServerProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self, wait: str | None = "/healthz", timeout: float = 90.0) -> ServerProcess:
+    def start(self, wait: str | None = "/livez", timeout: float = 90.0) -> ServerProcess:
         """Launch; then wait until `wait` answers 200 (None: do not wait)."""
         self.log = tempfile.TemporaryFile()
-        cmd = [sys.executable, "-m", "rembg_core", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+        cmd = [*self.prefix, sys.executable, "-m", "rembg_core", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                "--exit-with", str(os.getpid()), *self.args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(self.env or {})}, start_new_session=True)
