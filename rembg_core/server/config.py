@@ -19,9 +19,10 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when imp
 # worker's warm RSS, outside the budget.
 COST_BASE_MB = 4.0
 COST_MB_PER_MP = 12.0
-# Edge modes cost more per megapixel. Not fitted yet (the edge stage is new): conservative factors,
-# chosen from rembg's alpha matting (+2 GB at 4 MP, i.e. ~40× a plain removal's growth).
-EDGE_COST_FACTOR = {"none": 1.0, "decontaminate": 4.0, "matting": 45.0}
+# Edge modes cost more per megapixel: peak growth over a plain removal measured 1.8× (4 MP) and
+# 1.9× (12 MP) for decontaminate, 1.9× and 2.1× for matting (benchmarks/edges_bench.py, fresh
+# processes, docs/BENCHMARKS.md "Edges: time and memory"); rounded up.
+EDGE_COST_FACTOR = {"none": 1.0, "decontaminate": 2.0, "matting": 2.5}
 
 
 @dataclass(frozen=True)
