@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -216,8 +217,11 @@ def test_release_control_reports_rss(model_path):
     no_exception(at)
     assert any(c.value.startswith("RSS ") and "freed" in c.value for c in at.caption)
     # what each layer gave back, and what stays
-    assert any("Stays: code and mapped files" in c.value and "model weights +4" in c.value for c in at.caption), [
-        c.value for c in at.caption if c.value.startswith("RSS ")]
+    # the weights given back are every held session's (earlier tests in this process may hold others
+    # beside the Remove page's u2netp, 4.4 MB), so at least u2netp's
+    given = [int(m.group(1)) for c in at.caption if "Stays: code and mapped files" in c.value
+             for m in [re.search(r"model weights \+(\d+)", c.value)] if m]
+    assert given and given[0] >= 4, [c.value for c in at.caption if c.value.startswith("RSS ")]
 
 
 # --- the shared session cache -------------------------------------------------------------

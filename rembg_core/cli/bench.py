@@ -8,14 +8,12 @@ import sys
 
 from ..allocator import AllocatorError
 from ..atomic import atomic_write_bytes
-from ..errors import ImageLoadError
-from ..imageio import load_image
 from ..measure import report
 from ..measure.configs import KINDS, config_set
 from ..measure.records import ProbeRecord
 from ..measure.sweep import sweep
 from ..memory import MB
-from .common import ExitCode, add_model_flag, cannot_write, error, model_ready, non_negative_int, positive_int
+from .common import ExitCode, add_model_flag, cannot_write, error, non_negative_int, positive_int, ready_to_measure
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,13 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        load_image(args.image, max_size=64)  # refuse a bad image here, not in every child
-    except ImageLoadError as exc:
-        error(args.image, exc)
-        return ExitCode.REFUSED
-    if not model_ready(args.model):
-        return ExitCode.UNAVAILABLE
+    if (refused := ready_to_measure(args.image, args.model)) is not None:
+        return refused
     configs = config_set(args.configs, args.model)
     for choice in dict.fromkeys(c.allocator for c in configs):
         try:

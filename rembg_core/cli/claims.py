@@ -9,9 +9,7 @@ import sys
 from ..atomic import atomic_write_bytes
 from ..claims import CLAIMS, Plan, check_claims
 from ..claims.report import table
-from ..errors import ImageLoadError
-from ..imageio import load_image
-from .common import ExitCode, add_model_flag, cannot_write, error, model_ready
+from .common import ExitCode, add_model_flag, cannot_write, error, ready_to_measure
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,14 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..session import SessionConfig
 
-    if args.image is not None:
-        try:
-            load_image(args.image, max_size=64)  # refuse a bad image here, not in every child
-        except ImageLoadError as exc:
-            error(args.image, exc)
-            return ExitCode.REFUSED
-    if not model_ready(args.model):
-        return ExitCode.UNAVAILABLE
+    if (refused := ready_to_measure(args.image, args.model)) is not None:
+        return refused
     plan = Plan.quick() if args.quick else Plan()
 
     def progress(done: int, total: int, what: str) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .. import models
 from ..colors import Color, parse_color, parse_rgb
-from ..errors import ModelError
-from ..imageio import IMAGE_SUFFIXES
+from ..errors import ImageLoadError, ModelError
+from ..imageio import IMAGE_SUFFIXES, load_image
 from ..session import SessionConfig
 
 
@@ -181,6 +181,18 @@ def model_ready(name: str) -> bool:
         error(name, exc)
         return False
     return True
+
+
+def ready_to_measure(image: str | None, model: str) -> ExitCode | None:
+    """Before any child process starts: the image must load and the model be there. None when both
+    are fine, else the exit code (the one-line error already printed)."""
+    if image is not None:
+        try:
+            load_image(image, max_size=64)
+        except ImageLoadError as exc:
+            error(image, exc)
+            return ExitCode.REFUSED
+    return None if model_ready(model) else ExitCode.UNAVAILABLE
 
 
 # --- inputs and outputs -------------------------------------------------------------
