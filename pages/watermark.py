@@ -75,9 +75,9 @@ def watermark_controls(detected: W.RGB) -> W.WatermarkSpec:
                                        help="Width of the soft ramp beyond the tolerance; 0 = a hard key."))
     matting = False
     if source in ("auto", "model"):
-        matting = st.checkbox("Refine the model's edge (alpha matting)", value=False,
+        matting = st.checkbox("Alpha matting", value=False,
                               **common.kept("wm_model_matting"),
-                              help="When the model cuts the logo out: closed-form matting in the uncertain band "
+                              help="Refine the model's edge. When the model cuts the logo out: closed-form matting in the uncertain band "
                                    "around its edge (rembg's -a rule), for thin strokes and soft shapes.")
     defringe = st.checkbox("Remove colour fringe", value=True, **common.kept("wm_defringe"),
                            help="Un-mix the background colour from soft edge pixels, so a logo cut from white "

@@ -68,7 +68,11 @@ def test_header_bomb_is_refused_without_allocating(model_path):
     assert len(data) < 100
     gc.collect()
     before = rss()
-    tracemalloc.start()
+    already = tracemalloc.is_tracing()  # the dashboard traces from start-up when a page test imported it
+    if not already:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
     try:
         for _ in range(20):
             for blob in (data, gif):
@@ -76,8 +80,9 @@ def test_header_bomb_is_refused_without_allocating(model_path):
                     remove(blob)
         _, peak = tracemalloc.get_traced_memory()
     finally:
-        tracemalloc.stop()
-    assert peak < 1 * MB, peak
+        if not already:
+            tracemalloc.stop()
+    assert peak - base < 1 * MB, peak - base
     assert rss() - before < 20 * MB
 
 

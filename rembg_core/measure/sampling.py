@@ -196,9 +196,9 @@ class RssSampler:
         """
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {', '.join(PHASES)}")
-        t = self.now()
         rss_now = self._proc.memory_info().rss
-        with self._lock:
+        with self._lock:  # stamped under the lock, so samples from both threads stay in time order
+            t = self.now()
             self._marks.append(Mark(t, label, phase))
             self._samples.append(Sample(t, rss_now, self._py_heap()))
 
@@ -236,6 +236,5 @@ class RssSampler:
                 rss_now = proc.memory_info().rss
             except psutil.Error:  # process is going away
                 return
-            sample = Sample(time.perf_counter() - self._t0, rss_now, self._py_heap())
             with self._lock:
-                self._samples.append(sample)
+                self._samples.append(Sample(self.now(), rss_now, self._py_heap()))
