@@ -31,6 +31,10 @@ def test_a_release_ratio_within_the_noise_floor_is_shown_as_a_dash():
     assert shown.text == "–" and shown.noise and "noise floor" in shown.why
     assert noise.retained(BASE, BASE + int(0.3 * MB)).text == "–"
     assert noise.growth(BASE, BASE + int(0.5 * MB)).text == "–"
+    # a 1 MB rise (the Remove page's "1 %" released of "+1 MB"): growth is shown, the ratio is not
+    small = noise.release(BASE, BASE + int(1.2 * MB), BASE + int(1.19 * MB))
+    assert small.text == "–" and small.noise and "too little" in small.why
+    assert noise.growth(BASE, BASE + int(1.2 * MB)).text == "+1 MB"
     # above the floor the figure is shown, in percent
     assert noise.release(BASE, BASE + 100 * MB, BASE + 10 * MB).text == "90 %"
     assert noise.retained(BASE, BASE + 10 * MB).text == "+10 MB"

@@ -18,6 +18,9 @@ from ..memory import MB, rss
 
 NOISE_FLOOR = 1 * MB
 FLOOR_TEXT = "1 MB"
+# A ratio divides by the rise: with readings up to 0.44 MB apart, a rise under 10 MB could move the
+# ratio by several points, so below this the release is not given as a percentage at all.
+RATIO_MIN_RISE = 10 * MB
 MIN_Y_SPAN = 20 * MB  # charts of RSS span at least this much, so sub-MB jitter is not drawn as a trend
 DASH = "–"
 
@@ -59,6 +62,9 @@ def release(before: int, peak: int, after: int) -> Shown:
     if within_noise(rise) or rise <= 0:
         return Shown(DASH, f"RSS rose {rise / MB:+.1f} MB over the run: within the {FLOOR_TEXT} noise floor, "
                            "so there is no release to measure")
+    if rise < RATIO_MIN_RISE:
+        return Shown(DASH, f"RSS rose only {rise / MB:.1f} MB over the run: too little for the share released "
+                           f"to be told from noise (needs {RATIO_MIN_RISE // MB} MB)")
     ratio = (peak - after) / rise
     if ratio > 1:
         return Shown("100 %", "RSS ended below where it began (something else freed memory meanwhile)", 1.0)
