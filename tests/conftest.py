@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -99,3 +102,19 @@ def browser():
 
     with chromium() as b:
         yield b
+
+
+@contextmanager
+def traced_peak() -> Iterator[Callable[[], int]]:
+    """The peak of traced Python allocations since entering, whether or not tracemalloc was already on
+    (the dashboard traces from start-up once a page test has imported it); leaves it as it found it."""
+    already = tracemalloc.is_tracing()
+    if not already:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    try:
+        yield lambda: tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if not already:
+            tracemalloc.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
-import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from PIL import Image
 
 from rembg_core import errors, load_image, remove
 from rembg_core.memory import MB, rss
+from tests.conftest import traced_peak
 from tests.hostile import CASES, Accept, Case, Refuse, by_name, photo, save
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,34 +68,23 @@ def test_header_bomb_is_refused_without_allocating(model_path):
     assert len(data) < 100
     gc.collect()
     before = rss()
-    already = tracemalloc.is_tracing()  # the dashboard traces from start-up when a page test imported it
-    if not already:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base, _ = tracemalloc.get_traced_memory()
-    try:
+    with traced_peak() as peak_now:
         for _ in range(20):
             for blob in (data, gif):
                 with pytest.raises(errors.TooManyPixelsError):
                     remove(blob)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        if not already:
-            tracemalloc.stop()
-    assert peak - base < 1 * MB, peak - base
+        peak = peak_now()
+    assert peak < 1 * MB, peak
     assert rss() - before < 20 * MB
 
 
 def test_valid_12000_png_is_refused_from_the_header():
     data = by_name("valid 12000×12000 PNG").build()
     assert len(data) < 400_000
-    tracemalloc.start()
-    try:
+    with traced_peak() as peak_now:
         with pytest.raises(errors.TooManyPixelsError, match="12000×12000 is 144 MP"):
             load_image(data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+        peak = peak_now()
     assert peak < 2 * MB  # the decoded frame would be 144 MB
 
 

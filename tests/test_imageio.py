@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from rembg_core.errors import (
     TruncatedImageError,
 )
 from rembg_core.imageio import encode
-from tests.conftest import png_bytes, subject_image
+from tests.conftest import png_bytes, subject_image, traced_peak
 
 
 def test_rgb_png_round_trips():
@@ -117,12 +116,9 @@ def test_capped_jpeg_is_never_decoded_at_full_size():
     big = subject_image((4000, 3000))
     data = png_bytes(big, "JPEG", quality=80)
     del big
-    tracemalloc.start()
-    try:
+    with traced_peak() as peak_now:
         loaded = load_image(data, max_size=400)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+        peak = peak_now()
     assert loaded.size == (400, 300)
     assert loaded.decoded_size == (500, 375)  # DCT-scaled by 1/8, not 4000×3000
     assert peak < 4000 * 3000 * 3 / 4  # far less than one full-size RGB frame (36 MB)
@@ -132,13 +128,10 @@ def test_pixel_limit_is_enforced_from_the_header_before_decoding():
     # A valid PNG of 12000×12000 compresses to ~140 KB and would decode to 432 MB.
     data = png_bytes(Image.new("L", (12000, 12000), 0), optimize=True)
     assert len(data) < 1_000_000
-    tracemalloc.start()
-    try:
+    with traced_peak() as peak_now:
         with pytest.raises(TooManyPixelsError, match=r"12000×12000 is 144 MP, over the 100 MP limit"):
             load_image(data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+        peak = peak_now()
     assert peak < 5_000_000
     with pytest.raises(TooManyPixelsError):
         load_image(png_bytes(Image.new("L", (200, 200))), max_pixels=10_000)
