@@ -249,17 +249,23 @@ def _split_alpha(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return im.convert("RGB"), (None if alpha.getextrema() == (255, 255) else alpha)
 
 
+def _checked_size(im: Image.Image, max_pixels: int | None) -> tuple[int, int]:
+    """The header's (w, h); refused when empty or over `max_pixels`, before any pixel is decoded."""
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise CorruptImageError(f"the header declares an empty {w}×{h} image")
+    if max_pixels and w * h > max_pixels:
+        raise TooManyPixelsError(f"{w}×{h} is {_mp(w * h)}, over the {_mp(max_pixels)} limit")
+    return w, h
+
+
 def probe(source: ImageSource, max_size: int | None = None,
           max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[tuple[int, int], tuple[int, int]]:
     """((w, h) declared by the header, (w, h) after the max_size cap), without decoding pixels;
     raises the same ImageLoadError subclasses as load_image for what the header already shows."""
     im, owned = _open(source, max_pixels)
     try:
-        w, h = im.size
-        if w < 1 or h < 1:
-            raise CorruptImageError(f"the header declares an empty {w}×{h} image")
-        if max_pixels and w * h > max_pixels:
-            raise TooManyPixelsError(f"{w}×{h} is {_mp(w * h)}, over the {_mp(max_pixels)} limit")
+        w, h = _checked_size(im, max_pixels)
         return (w, h), _fit((w, h), max_size)
     finally:
         _close(owned)
@@ -282,11 +288,7 @@ def load_image(source: ImageSource, max_size: int | None = None,
         im, owned = _open(source, max_pixels)
         fmt = im.format or "image"
     try:
-        w, h = im.size
-        if w < 1 or h < 1:
-            raise CorruptImageError(f"the header declares an empty {w}×{h} image")
-        if max_pixels and w * h > max_pixels:
-            raise TooManyPixelsError(f"{w}×{h} is {_mp(w * h)}, over the {_mp(max_pixels)} limit")
+        w, h = _checked_size(im, max_pixels)
         notes: list[str] = []
         frames = getattr(im, "n_frames", 1)
         if frames > 1:
